@@ -1,0 +1,131 @@
+"""One shallow exception hierarchy for hypelua.
+
+Every error carries ``code`` (a stable SCREAMING_SNAKE identifier), ``message``
+(human readable), ``details`` (plain data: dict) and ``suggestion`` (what to do
+about it).  The same four fields cross to JavaScript as ``HypeError``
+(the PRD's error shape: ``{code, message, details, suggestion}``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HypeError(Exception):
+    """Base class of every error hypelua raises on purpose.
+
+    Args:
+        message: what went wrong, in one sentence.
+        code: stable identifier; defaults to the class's ``default_code``.
+        details: plain-data context (JSON-serialisable dict).
+        suggestion: a hint telling the user how to fix it.
+    """
+
+    default_code = "HYPE_ERROR"
+    default_suggestion = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        suggestion: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or self.default_code
+        self.details: dict[str, Any] = dict(details or {})
+        self.suggestion = suggestion if suggestion is not None else self.default_suggestion
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"code", "message", "details", "suggestion"}`` (plain data)."""
+        return {
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+            "suggestion": self.suggestion,
+        }
+
+    def __str__(self) -> str:
+        return f"[{self.code}] {self.message}"
+
+
+class LuaError(HypeError):
+    """An error raised by Lua code: ``message`` is the Lua error message and
+    ``traceback`` the Lua traceback (``debug.traceback`` at the error point)."""
+
+    default_code = "LUA_RUNTIME_ERROR"
+    default_suggestion = "Check the Lua code at the position given in the message."
+
+    def __init__(self, message: str, *, traceback: str = "", code: str | None = None,
+                 details: dict[str, Any] | None = None, suggestion: str | None = None,
+                 value: Any = None) -> None:
+        details = dict(details or {})
+        details.setdefault("traceback", traceback)
+        super().__init__(message, code=code, details=details, suggestion=suggestion)
+        self.traceback = traceback
+        #: the raw Lua error value converted to plain data (a string usually)
+        self.value = value if value is not None else message
+
+
+class LuaSyntaxError(LuaError):
+    """Lua source failed to compile (``load`` returned an error)."""
+
+    default_code = "LUA_SYNTAX_ERROR"
+    default_suggestion = "Fix the syntax error at the line given in the message."
+
+
+class LuaMemoryError(LuaError):
+    """The Lua VM ran out of memory (or hit its configured ``max_memory``)."""
+
+    default_code = "LUA_MEMORY_ERROR"
+    default_suggestion = "Reduce the data the script builds, or raise the memory limit."
+
+
+class ConversionError(HypeError):
+    """A value cannot cross the Python/Lua bridge as plain data (userdata,
+    threads, cyclic tables, unsupported Python types)."""
+
+    default_code = "CONVERSION_ERROR"
+    default_suggestion = "Pass only nil, booleans, numbers, strings, bytes, lists and maps."
+
+
+class StorageError(HypeError):
+    """Base of storage errors (external tables, databases)."""
+
+    default_code = "STORAGE_ERROR"
+
+
+class NotStorableError(StorageError):
+    """A value cannot be stored in an external table (userdata, coroutine,
+    cyclic table, a C function with no known name, ...)."""
+
+    default_code = "NOT_STORABLE"
+    default_suggestion = (
+        "Store plain data (nil, booleans, numbers, strings, tables without cycles) or Lua functions."
+    )
+
+
+class BytecodeRejectedError(StorageError):
+    """Persisted bytecode failed authentication (tampered or from another
+    database) and there is no source text to fall back on."""
+
+    default_code = "BYTECODE_REJECTED"
+    default_suggestion = (
+        "The stored function was modified outside hypelua or copied from another database; "
+        "persist it again from source."
+    )
+
+
+class DatabaseError(StorageError):
+    """The backing store is closed, corrupt or unreachable."""
+
+    default_code = "DATABASE_ERROR"
+    default_suggestion = "Check the database path and permissions; reopen the database."
+
+
+class BackendUnavailableError(HypeError):
+    """A Lua or storage back-end cannot be loaded on this platform."""
+
+    default_code = "BACKEND_UNAVAILABLE"
