@@ -235,6 +235,7 @@ class LupaVM(LuaVM):
         msg_b, tb_b, value = info[1], info[2], info[3]
         msg = msg_b.decode("utf-8", "replace") if isinstance(msg_b, bytes) else str(msg_b)
         tb = tb_b.decode("utf-8", "replace") if isinstance(tb_b, bytes) else str(tb_b)
+        tb = tb.split("\n\t[C]: in function 'xpcall'")[0]  # hide our own protected-call frame
         original = self._pending.pop(msg, None)
         if original is not None:
             raise original

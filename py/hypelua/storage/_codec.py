@@ -1,0 +1,283 @@
+"""How values and keys are stored: tagged JSON records, optional zlib.
+
+Record
+    Every stored value is one record ``(codec, data)``:
+
+    * ``codec == 0`` (:data:`CODEC_JSON`): ``data`` is JSON text (``str``);
+    * ``codec == 1`` (:data:`CODEC_ZLIB_JSON`): ``data`` is ``zlib.compress`` of the
+      UTF-8 JSON text (``bytes``).
+
+    SQLite stores ``codec`` and ``data`` in two columns; IndexedDB stores the
+    object ``{table, key, codec, data}`` (data: string or Uint8Array).
+
+Tagged JSON (plain data that JSON alone cannot say)
+    * ``None``/``bool``/``int``/``float``/``str``/``list`` -> themselves
+      (non-finite floats -> ``{"$float": "inf" | "-inf" | "nan"}``)
+    * ``bytes`` -> ``{"$bytes": "<base64>"}``
+    * ``dict`` whose keys are all strings not starting with ``"$"`` -> a JSON object;
+      any other ``dict`` -> ``{"$map": [[key, value], ...]}`` (integer and string keys
+      stay distinct)
+    * :class:`PersistedFunction` -> ``{"$function": {...}}`` with fields
+      ``bytecode`` (base64 of ``string.dump`` output, absent for C functions),
+      ``source`` (Lua source text of the function expression, or null),
+      ``name`` (chunk name), ``upvalues`` (list of ``{"name", "value"}``,
+      ``{"name", "env": true}`` for ``_ENV`` or ``{"name", "self": true}`` for a
+      recursive reference), ``cfunction`` (registry name such as ``"math.sin"``)
+      and ``mac`` (hex HMAC-SHA256 over bytecode and source, see
+      :mod:`hypelua.storage._functions`).  A test that tampers with bytecode flips a
+      byte inside ``bytecode`` after base64-decoding it.
+
+Keys
+    Strings (1..1024 bytes of UTF-8, no restriction on characters) or integers
+    within +-2**53 (so they survive JavaScript and IndexedDB); integral floats
+    are normalised to integers like Lua does.  Anything else raises
+    :class:`NotStorableError`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._errors import DatabaseError, NotStorableError
+
+CODEC_JSON = 0
+CODEC_ZLIB_JSON = 1
+
+#: keys must be safe integers in JavaScript
+MAX_SAFE_INT = 2**53
+MAX_KEY_BYTES = 1024
+MAX_DEPTH = 200
+
+Key = str | int
+Record = tuple[int, str | bytes]
+
+
+@dataclass
+class PersistedFunction:
+    """A Lua function as stored: bytecode and/or source, upvalues, MAC.
+
+    Attributes:
+        bytecode: ``string.dump`` output (bytes) or None for a C function.
+        source: Lua source of the function *expression* (``"function(x) ... end"``)
+            when known, else None.
+        name: chunk name the function was compiled from (for error messages).
+        upvalues: list of dicts ``{"name": str, "value": plain data}``,
+            ``{"name": str, "env": True}`` or ``{"name": str, "self": True}``.
+        cfunction: registry name of a C function (``"math.sin"``), else None.
+        mac: hex HMAC-SHA256 computed by :func:`hypelua.storage._functions.sign`.
+    """
+
+    bytecode: bytes | None = None
+    source: str | None = None
+    name: str = "=(persisted)"
+    upvalues: list[dict[str, Any]] = field(default_factory=list)
+    cfunction: str | None = None
+    mac: str = ""
+
+    @property
+    def size(self) -> int:
+        """Bytes of bytecode plus source (what the playground shows)."""
+        return len(self.bytecode or b"") + len((self.source or "").encode("utf-8"))
+
+
+def normalize_key(key: Any) -> Key:
+    """Validate a table key; returns it normalised (integral float -> int).
+
+    Raises:
+        NotStorableError: key is not a string or a safe integer.
+    """
+    t = type(key)
+    if t is str:
+        if not key or len(key.encode("utf-8", "surrogatepass")) > MAX_KEY_BYTES:
+            raise NotStorableError(
+                f"string keys must be 1..{MAX_KEY_BYTES} bytes long",
+                details={"key": key[:80]},
+                suggestion="Use a shorter key.",
+            )
+        return key
+    if t is float and key.is_integer():
+        key = int(key)
+        t = int
+    if t is int:
+        if -MAX_SAFE_INT <= key <= MAX_SAFE_INT:
+            return key
+        raise NotStorableError(
+            f"integer key {key} is outside +-2^53",
+            details={"key": str(key)},
+            suggestion="Use integer keys that JavaScript can represent exactly, or string keys.",
+        )
+    raise NotStorableError(
+        f"keys must be strings or integers, not {_type_name(key)}",
+        details={"key_type": _type_name(key)},
+        suggestion="Use a string or an integer as the key.",
+    )
+
+
+def _type_name(value: Any) -> str:
+    kind = getattr(value, "kind", None)
+    if isinstance(kind, str):
+        return kind
+    return type(value).__name__
+
+
+def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
+    """Plain data -> JSON-serialisable tagged form (see module docstring).
+
+    Raises:
+        NotStorableError: unsupported type (Lua handles, userdata, coroutines),
+            cycles, nesting deeper than :data:`MAX_DEPTH`, or bad map keys.
+    """
+    t = type(value)
+    if value is None or t is bool or t is int or t is str:
+        return value
+    if t is float:
+        if math.isfinite(value):
+            return value
+        return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+    if t is bytes or t is bytearray or t is memoryview:
+        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if t is PersistedFunction:
+        return {"$function": _function_to_tagged(value, depth, path)}
+    if t is list or t is tuple or t is dict:
+        if depth >= MAX_DEPTH:
+            raise NotStorableError(f"value nested deeper than {MAX_DEPTH} levels")
+        path = path if path is not None else set()
+        if id(value) in path:
+            raise NotStorableError(
+                "a table that contains itself (a cycle) cannot be stored",
+                suggestion="Break the cycle before storing the table.",
+            )
+        path.add(id(value))
+        try:
+            if t is dict:
+                if all(type(k) is str and not k.startswith("$") for k in value):
+                    return {k: to_tagged(v, depth + 1, path) for k, v in value.items()}
+                pairs = []
+                for k, v in value.items():
+                    if type(k) is bool or (type(k) is float and k != k) or type(k) not in (str, int, float):
+                        raise NotStorableError(
+                            f"table keys must be strings or numbers, not {_type_name(k)}",
+                            details={"key_type": _type_name(k)},
+                        )
+                    pairs.append([to_tagged(k, depth + 1, path), to_tagged(v, depth + 1, path)])
+                return {"$map": pairs}
+            return [to_tagged(v, depth + 1, path) for v in value]
+        finally:
+            path.discard(id(value))
+    raise NotStorableError(
+        f"a {_type_name(value)} value cannot be stored",
+        details={"type": _type_name(value)},
+    )
+
+
+def _function_to_tagged(fn: PersistedFunction, depth: int, path: set[int] | None) -> dict[str, Any]:
+    ups = []
+    for up in fn.upvalues:
+        item: dict[str, Any] = {"name": up["name"]}
+        if up.get("env"):
+            item["env"] = True
+        elif up.get("self"):
+            item["self"] = True
+        else:
+            item["value"] = to_tagged(up.get("value"), depth + 1, path)
+        ups.append(item)
+    out: dict[str, Any] = {"name": fn.name, "upvalues": ups, "mac": fn.mac}
+    if fn.bytecode is not None:
+        out["bytecode"] = base64.b64encode(fn.bytecode).decode("ascii")
+    if fn.source is not None:
+        out["source"] = fn.source
+    if fn.cfunction is not None:
+        out["cfunction"] = fn.cfunction
+    return out
+
+
+def from_tagged(value: Any) -> Any:
+    """Inverse of :func:`to_tagged`.  Raises :class:`DatabaseError` on malformed tags."""
+    t = type(value)
+    if t is list:
+        return [from_tagged(v) for v in value]
+    if t is not dict:
+        return value
+    if len(value) == 1:
+        ((tag, inner),) = value.items()
+        try:
+            if tag == "$bytes":
+                return base64.b64decode(inner, validate=True)
+            if tag == "$map":
+                return {from_tagged(k): from_tagged(v) for k, v in inner}
+            if tag == "$float":
+                return float(inner)
+            if tag == "$function":
+                return _function_from_tagged(inner)
+        except DatabaseError:
+            raise
+        except Exception as exc:
+            raise DatabaseError(f"corrupt stored value (bad {tag} tag): {exc}") from exc
+    return {k: from_tagged(v) for k, v in value.items()}
+
+
+def _function_from_tagged(d: dict[str, Any]) -> PersistedFunction:
+    ups = []
+    for up in d.get("upvalues", []):
+        item = {"name": str(up["name"])}
+        if up.get("env"):
+            item["env"] = True
+        elif up.get("self"):
+            item["self"] = True
+        else:
+            item["value"] = from_tagged(up.get("value"))
+        ups.append(item)
+    bc = d.get("bytecode")
+    return PersistedFunction(
+        bytecode=base64.b64decode(bc, validate=True) if bc is not None else None,
+        source=d.get("source"),
+        name=str(d.get("name", "=(persisted)")),
+        upvalues=ups,
+        cfunction=d.get("cfunction"),
+        mac=str(d.get("mac", "")),
+    )
+
+
+def encode_record(value: Any, *, compress: bool = False, threshold: int | None = 1024) -> Record:
+    """Plain data -> ``(codec, data)``.
+
+    Args:
+        value: plain data (may contain :class:`PersistedFunction`).
+        compress: always zlib-compress.
+        threshold: compress when the JSON text is larger than this many bytes
+            (None disables automatic compression).
+    """
+    text = json.dumps(to_tagged(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    if compress or (threshold is not None and len(text) > threshold):
+        raw = text.encode("utf-8")
+        packed = zlib.compress(raw, 6)
+        if compress or len(packed) < len(raw):
+            return (CODEC_ZLIB_JSON, packed)
+    return (CODEC_JSON, text)
+
+
+def decode_record(record: Record) -> Any:
+    """``(codec, data)`` -> plain data.  Raises :class:`DatabaseError` if corrupt."""
+    codec, data = record
+    try:
+        if codec == CODEC_JSON:
+            text = data if isinstance(data, str) else bytes(data).decode("utf-8")
+        elif codec == CODEC_ZLIB_JSON:
+            raw = data.encode("latin-1") if isinstance(data, str) else bytes(data)
+            text = zlib.decompress(raw).decode("utf-8")
+        else:
+            raise DatabaseError(f"unknown record codec {codec!r}")
+        return from_tagged(json.loads(text))
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        raise DatabaseError(
+            f"corrupt stored record: {exc}",
+            details={"codec": codec},
+            suggestion="The row was modified outside hypelua; restore it or delete the key.",
+        ) from exc

@@ -1,0 +1,83 @@
+"""The small interface every storage back-end implements.
+
+A back-end stores records ``(codec, data)`` (see :mod:`hypelua.storage._codec`)
+under ``(table, key)``, plus a few ``meta`` strings (the HMAC key, format
+version).  Writes happen in an implicit transaction that :meth:`commit` makes
+durable; :meth:`rollback` drops uncommitted writes.  Reads see uncommitted
+writes of the same back-end object.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterator
+
+from .._codec import Key, Record
+
+
+class StorageBackend(abc.ABC):
+    """Abstract record store.  Every method may raise :class:`DatabaseError`."""
+
+    #: short name ("memory", "sqlite", "indexeddb")
+    name: str = "abstract"
+
+    @abc.abstractmethod
+    def get_meta(self, key: str) -> str | None:
+        """Return the meta value stored under ``key`` or None."""
+
+    @abc.abstractmethod
+    def set_meta(self, key: str, value: str) -> None:
+        """Store a meta value (part of the current transaction)."""
+
+    @abc.abstractmethod
+    def tables(self) -> list[str]:
+        """Names of all tables, sorted."""
+
+    @abc.abstractmethod
+    def create_table(self, table: str) -> None:
+        """Create ``table`` if it does not exist."""
+
+    @abc.abstractmethod
+    def drop_table(self, table: str) -> None:
+        """Remove ``table`` and all its rows (no error if absent)."""
+
+    @abc.abstractmethod
+    def get(self, table: str, key: Key) -> Record | None:
+        """The record under ``(table, key)`` or None."""
+
+    @abc.abstractmethod
+    def put(self, table: str, key: Key, record: Record) -> None:
+        """Insert or replace a record (creates the table if needed)."""
+
+    @abc.abstractmethod
+    def delete(self, table: str, key: Key) -> bool:
+        """Delete a record; returns whether it existed."""
+
+    @abc.abstractmethod
+    def items(self, table: str) -> Iterator[tuple[Key, Record]]:
+        """All ``(key, record)`` pairs of ``table`` (integer keys first, ascending, then strings)."""
+
+    def count(self, table: str) -> int:
+        """Number of rows in ``table``."""
+        return sum(1 for _ in self.items(table))
+
+    @abc.abstractmethod
+    def commit(self) -> None:
+        """Make the writes so far durable (SQLite: COMMIT; IndexedDB: queue a flush)."""
+
+    @abc.abstractmethod
+    def rollback(self) -> None:
+        """Drop writes not yet committed."""
+
+    async def flush(self) -> None:
+        """Wait until committed writes are durable (default: :meth:`commit`)."""
+        self.commit()
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Commit and release the store; later calls raise :class:`DatabaseError`."""
+
+
+def sort_key(key: Key) -> tuple[int, int | str]:
+    """Order used by :meth:`StorageBackend.items`: integers, then strings."""
+    return (0, key) if type(key) is int else (1, key)  # type: ignore[return-value]
