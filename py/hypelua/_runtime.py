@@ -21,10 +21,10 @@ from .storage._functions import extract_source
 
 FN_TAG = "\0hype.function"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LUA_KEYWORDS = frozenset(
-    "and break do else elseif end false for function goto if in local nil not or repeat return then "
-    "true until while".split()
-)
+_LUA_KEYWORDS = frozenset((
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
+    "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+))
 
 
 def lua_path() -> Path:

@@ -10,8 +10,8 @@ original exception is re-raised.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import lupa.lua54 as _lupa
@@ -218,7 +218,7 @@ class LupaVM(LuaVM):
                 if type(result) is tuple:
                     return (True, *[to_lua(r) for r in result])
                 return (True, to_lua(result))
-            except BaseException as exc:  # noqa: BLE001 - every error becomes a Lua error
+            except BaseException as exc:
                 msg = f"{type(exc).__name__}: {exc}"
                 pending[msg] = exc
                 if len(pending) > 64:

@@ -217,7 +217,7 @@ def from_tagged(value: Any) -> Any:
         except DatabaseError:
             raise
         except Exception as exc:
-            raise DatabaseError(f"corrupt stored value (bad {tag} tag): {exc}") from exc
+            raise DatabaseError(f"corrupt stored value (bad {tag} tag): {exc}", code="DATABASE_CORRUPT") from exc
     return {k: from_tagged(v) for k, v in value.items()}
 
 
@@ -271,13 +271,14 @@ def decode_record(record: Record) -> Any:
             raw = data.encode("latin-1") if isinstance(data, str) else bytes(data)
             text = zlib.decompress(raw).decode("utf-8")
         else:
-            raise DatabaseError(f"unknown record codec {codec!r}")
+            raise DatabaseError(f"unknown record codec {codec!r}", code="DATABASE_CORRUPT")
         return from_tagged(json.loads(text))
     except DatabaseError:
         raise
     except Exception as exc:
         raise DatabaseError(
             f"corrupt stored record: {exc}",
+            code="DATABASE_CORRUPT",
             details={"codec": codec},
             suggestion="The row was modified outside hypelua; restore it or delete the key.",
         ) from exc

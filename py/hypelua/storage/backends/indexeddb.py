@@ -134,9 +134,8 @@ class IndexedDBBackend(MemoryBackend):
         self.commit()
         if not self._queued and not self._meta_queued:
             return
-        from pyodide.ffi import to_js  # only available under Pyodide
-
         import js
+        from pyodide.ffi import to_js  # only available under Pyodide
 
         ops, meta = self._queued, self._meta_queued
         self._queued, self._meta_queued = [], {}

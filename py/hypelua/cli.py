@@ -1,0 +1,109 @@
+"""The ``hype`` command line.
+
+Subcommands in this release: ``run FILE.lua [--database PATH]`` and
+``playground [--port N] [--host H] [--root DIR]``.  argparse (stdlib) keeps
+start-up fast: ``hype run hello.lua`` imports only what running Lua needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from ._errors import HypeError
+
+
+def _print_error(exc: HypeError) -> None:
+    out = sys.stderr
+    out.write(f"error[{exc.code}]: {exc.message}\n")
+    tb = exc.details.get("traceback") if isinstance(exc.details, dict) else None
+    if tb:
+        text = str(tb).rstrip()
+        if text.startswith(exc.message):
+            text = text[len(exc.message):].lstrip("\n")
+        if text:
+            out.write(text + "\n")
+    if exc.suggestion:
+        out.write(f"hint: {exc.suggestion}\n")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from ._runtime import Runtime
+
+    try:
+        with Runtime(args.database, max_memory=args.max_memory) as rt:
+            rt.execute_file(args.file, *args.args)
+    except HypeError as exc:
+        _print_error(exc)
+        return 1
+    return 0
+
+
+def find_dist(root: str | None = None) -> Path:
+    """Locate the built browser distribution (``dist/web``).
+
+    Order: ``root`` argument (only it, when given), ``$HYPE_DIST``, ``./dist/web``, the source checkout's ``dist/web``.
+    Raises:
+        HypeError: ``DIST_NOT_BUILT`` with a hint to run ``./build.sh``.
+    """
+    if root:
+        candidates = [root]
+    else:
+        candidates = [os.environ.get("HYPE_DIST"), "dist/web",
+                      str(Path(__file__).resolve().parents[2] / "dist" / "web")]
+    for c in candidates:
+        if c and (Path(c) / "hypelua.js").is_file():
+            return Path(c).resolve()
+    raise HypeError(
+        "the browser distribution dist/web is not built",
+        code="DIST_NOT_BUILT",
+        details={"searched": [c for c in candidates if c]},
+        suggestion="Run ./build.sh (or ./build.sh dist) in the hypelua checkout, or pass --root.",
+    )
+
+
+def _cmd_playground(args: argparse.Namespace) -> int:
+    from ._devserver import serve
+
+    try:
+        root = find_dist(args.root)
+    except HypeError as exc:
+        _print_error(exc)
+        return 1
+    serve(root, host=args.host, port=args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="hype", description="hypelua: Lua 5.4 with persistent external tables")
+    parser.add_argument("--version", action="version", version=f"hypelua {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a Lua file natively (external tables persist in --database)")
+    run.add_argument("file", help="the Lua file to run")
+    run.add_argument("args", nargs="*", help="arguments passed to the chunk as ...")
+    run.add_argument("--database", "-d", default="hype.db",
+                     help="SQLite file holding the external tables (default: ./hype.db; ':memory:' for none)")
+    run.add_argument("--max-memory", type=int, default=None, help="Lua heap limit in bytes")
+    run.set_defaults(func=_cmd_run)
+
+    pg = sub.add_parser("playground", help="serve the in-browser playground from dist/web")
+    pg.add_argument("--port", "-p", type=int, default=8000)
+    pg.add_argument("--host", default="127.0.0.1")
+    pg.add_argument("--root", default=None, help="directory of the built distribution (default: dist/web)")
+    pg.set_defaults(func=_cmd_playground)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hype`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

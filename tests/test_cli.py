@@ -1,0 +1,62 @@
+"""The ``hype`` command: ``run`` persists external tables across processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def hype(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hypelua", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_run_persists_across_runs(tmp_path: Path) -> None:
+    example = REPO / "examples" / "memory_calculate.lua"
+    first = hype("run", str(example), "--database", "demo.db", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "persisted Memory.calculate" in first.stdout and "runs so far:\t1" in first.stdout
+    second = hype("run", str(example), "--database", "demo.db", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "persisted" not in second.stdout
+    assert "Memory.calculate(5, 3) =\t14.041075725337" in second.stdout
+    assert "runs so far:\t2" in second.stdout
+
+
+def test_run_default_database_and_args(tmp_path: Path) -> None:
+    (tmp_path / "a.lua").write_text("local n = ... Memory.n = tonumber(n) print(Memory.n * 2)")
+    out = hype("run", "a.lua", "21", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == "42\n"
+    assert (tmp_path / "hype.db").is_file()
+
+
+@pytest.mark.parametrize(
+    "source,code",
+    [("local x = nil; x.y = 1", "LUA_RUNTIME_ERROR"), ("return +", "LUA_SYNTAX_ERROR"),
+     ("Memory.t = coroutine.create(print)", "NOT_STORABLE")],
+)
+def test_run_errors_exit_1_with_code_and_hint(tmp_path: Path, source: str, code: str) -> None:
+    (tmp_path / "bad.lua").write_text(source)
+    out = hype("run", "bad.lua", "-d", ":memory:", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.startswith(f"error[{code}]") and "hint:" in out.stderr
+
+
+def test_run_missing_file_and_corrupt_database(tmp_path: Path) -> None:
+    out = hype("run", "nope.lua", "-d", ":memory:", cwd=tmp_path)
+    assert out.returncode == 1 and "error[FILE_NOT_FOUND]" in out.stderr
+    (tmp_path / "junk.db").write_bytes(b"garbage" * 500)
+    (tmp_path / "a.lua").write_text("print(1)")
+    out = hype("run", "a.lua", "-d", "junk.db", cwd=tmp_path)
+    assert out.returncode == 1 and "error[DATABASE_CORRUPT]" in out.stderr
+    assert (tmp_path / "junk.db").read_bytes() == b"garbage" * 500
+
+
+def test_playground_without_dist_explains(tmp_path: Path) -> None:
+    out = hype("playground", "--root", str(tmp_path), cwd=tmp_path)
+    assert out.returncode == 1 and "error[DIST_NOT_BUILT]" in out.stderr and "build.sh" in out.stderr
