@@ -56,7 +56,21 @@ local function finish(ok, ...)
   for i = 1, n do r[i] = box(r[i]) end
   return true, unpack(r, 1, n)
 end
-local function pcall_(f, ...) return finish(xpcall(f, handler, ...)) end
+local function unbox(v)
+  if type(v) == "table" then
+    local id = rawget(v, THREAD)
+    if id ~= nil then return threads[id] end
+  end
+  return v
+end
+local function pcall_(f, ...)
+  local n = select("#", ...)
+  if n == 0 then return finish(xpcall(f, handler)) end
+  local args = pack(...)
+  for i = 1, n do args[i] = unbox(args[i]) end
+  return finish(xpcall(f, handler, unpack(args, 1, n)))
+end
+local function box_id(id) return {[THREAD] = id} end
 local function ptr(t) return format("%p", t) end
 local function newco(f) next_id = next_id + 1; threads[next_id] = coroutine.create(f); return next_id end
 local function release(id) threads[id] = nil end
@@ -84,7 +98,7 @@ local function load_(chunk, name, mode, env)
   if env == nil then return load(chunk, name, mode) end
   return load(chunk, name, mode, env)
 end
-return pcall_, ptr, resume_, wrap, load_, dump, newco, type, release, thread_id
+return pcall_, ptr, resume_, wrap, load_, dump, newco, type, release, thread_id, box_id
 """
 
 
@@ -114,7 +128,9 @@ class LupaVM(LuaVM):
         )
         self._max_memory = max_memory
         (self._pcall, self._ptr, self._resume, self._wrap, self._load, self._dump,
-         self._newco, self._type, self._release, self._thread_id) = self._rt.execute(_BOOT)
+         self._newco, self._type, self._release, self._thread_id, self._box_id) = self._rt.execute(_BOOT)
+        if not open_libs:  # lupa always opens them: remove every global instead
+            self._rt.execute(b"local G = _G for k in next, G do G[k] = nil end")
         self._G = self._rt.globals()
         self._pending: dict[str, BaseException] = {}
 
@@ -134,6 +150,8 @@ class LupaVM(LuaVM):
         if isinstance(value, LuaHandle):
             if value._vm is not self:
                 raise ConversionError("a Lua handle cannot be passed to a different VM")
+            if type(value) is LuaThread:  # unboxed by pcall_ (top-level arguments)
+                return self._box_id(value._ref)
             return value._ref
         if isinstance(value, (list, tuple, dict)):
             if depth >= MAX_DEPTH:
@@ -295,6 +313,9 @@ class LupaVM(LuaVM):
         if self._rt is None:
             raise LuaError("the Lua VM is closed", code="LUA_CLOSED")
         to_lua = self._to_lua
+        for a in args:
+            if type(a) is LuaThread:  # coroutines need the Lua-side unboxing of _invoke
+                return self._invoke(fn._ref, args)
         try:
             res = fn._ref(*[a if type(a) in _FAST else to_lua(a) for a in args])
         except _lupa.LuaMemoryError as exc:
