@@ -72,6 +72,7 @@ class Runtime:
         self._chunks: dict[str, str] = {}
         self._counter = itertools.count(1)
         self._boot()
+        # --- extension point: runtime features (require, event loop, ...) install here ---
         for name in [*external_tables, *self.database.tables()]:
             self._define_global(name)
 

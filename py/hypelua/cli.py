@@ -96,7 +96,24 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--host", default="127.0.0.1")
     pg.add_argument("--root", default=None, help="directory of the built distribution (default: dist/web)")
     pg.set_defaults(func=_cmd_playground)
+
+    # more subcommands: each module defines register(subparsers) and keeps its
+    # heavy imports inside the command functions (start-up time is a target)
+    import importlib
+
+    for module in _COMMAND_MODULES:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        mod.register(sub)
     return parser
+
+
+#: modules contributing subcommands (``register(subparsers) -> None``)
+_COMMAND_MODULES = ["hypelua.pm._cli", "hypelua.testing._cli"]
 
 
 def main(argv: list[str] | None = None) -> int:
