@@ -105,8 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+            if not exc.name or not (module == exc.name or module.startswith(exc.name + ".")):
+                raise  # a missing dependency inside an existing module is a real error
             continue
         mod.register(sub)
     return parser
