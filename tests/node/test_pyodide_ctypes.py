@@ -8,9 +8,7 @@ Needs ``node``, ``node_modules/pyodide`` (``npm install``) and the wasm build
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,33 +23,9 @@ SO = ROOT / "build" / "wasm" / "libhypelua_lua54.so"
 WHEEL = ROOT / "build" / "wheels" / "hypelua_lua54-5.4.8-cp314-cp314-pyodide_2026_0_wasm32.whl"
 
 
-def _skip_reason() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (ROOT / "node_modules" / "pyodide" / "pyodide.mjs").exists():
-        return "node_modules/pyodide missing (run `npm install`)"
-    if not SO.exists():
-        return "wasm side module not built (run `wasm/build.sh wasm`)"
-    return None
-
-
-def run_in_pyodide(module: Path, *args: str, timeout: float = 300) -> dict[str, Any]:
-    """Run ``module`` with the Node runner and return its JSON report."""
-    proc = subprocess.run(
-        ["node", str(RUNNER), str(module), *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, check=False,
-    )
-    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
-    assert lines, f"runner printed no JSON (rc={proc.returncode}):\n{proc.stderr[-4000:]}"
-    return json.loads(lines[-1])
-
-
 @pytest.fixture(scope="module")
-def report() -> dict[str, Any]:
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    return run_in_pyodide(CHECKS, "--so", str(SO))
+def report(pyodide: Callable[..., dict[str, Any]]) -> dict[str, Any]:
+    return pyodide(CHECKS, "--so", str(SO))
 
 
 def _names() -> list[str]:
@@ -81,13 +55,10 @@ def test_check_in_pyodide(report: dict[str, Any], name: str) -> None:
     assert result["outcome"] == "passed", f"{result.get('error')}\n{result.get('traceback', '')}"
 
 
-def test_wheel_in_pyodide() -> None:
+def test_wheel_in_pyodide(pyodide: Callable[..., dict[str, Any]]) -> None:
     """The packaged wheel works: hypelua_lua54.library_path() finds the side module."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
     if not WHEEL.exists():
         pytest.skip("wheel not built (run `wasm/build.sh wasm`)")
-    rep = run_in_pyodide(CHECKS, "--no-so", "--wheel", str(WHEEL), "-k", "test_platform")
+    rep = pyodide(CHECKS, "--no-so", "--wheel", str(WHEEL), "-k", "test_platform")
     assert rep["ok"], rep
     assert rep["results"][0]["value"]["lua"] == "Lua 5.4"
