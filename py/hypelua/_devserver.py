@@ -61,14 +61,22 @@ class DevRequestHandler(SimpleHTTPRequestHandler):
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
-    def do_GET(self) -> None:
+    def _redirect_root(self) -> bool:
         if self.path.split("?", 1)[0] in ("", "/") and self.index_redirect:
             self.send_response(HTTPStatus.FOUND)
             self.send_header("Location", self.index_redirect)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            return
-        super().do_GET()
+            return True
+        return False
+
+    def do_GET(self) -> None:
+        if not self._redirect_root():
+            super().do_GET()
+
+    def do_HEAD(self) -> None:
+        if not self._redirect_root():
+            super().do_HEAD()
 
     def log_message(self, format: str, *args: Any) -> None:
         """Log only when ``verbose``; errors (4xx/5xx) are always logged."""

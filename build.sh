@@ -1,0 +1,264 @@
+#!/usr/bin/env bash
+# hypelua build entry point (idempotent).
+#
+#   ./build.sh                     deps + dist
+#   ./build.sh deps                system packages (chromium, node, python3-venv; as root),
+#                                  .venv with `pip install -e '.[test]'`, npm packages
+#   ./build.sh dist                Lua side module (wasm/build.sh all), wheels, JS bundles,
+#                                  Pyodide files, playground  ->  dist/web/
+#   ./build.sh playground [--port N] [...]   deps + dist, then `hype playground`
+#   ./build.sh test [pytest args]  deps + dist, then the whole pytest suite
+#
+# Nothing is fetched from a CDN: Pyodide comes from npm (`pyodide`), micropip and
+# packaging from PyPI, everything else is built here.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$ROOT"
+
+PYODIDE_VERSION="314.0.7"
+PYODIDE_PYTHON="3.14"
+# Wheels Pyodide's lock file lists that we serve ourselves (from PyPI).
+PYPI_LOCK_WHEELS=("micropip==0.11.1" "packaging==26.1")
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+DIST="$ROOT/dist/web"
+CACHE="$ROOT/.deps"
+
+log() { printf '\033[1;34m[build]\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31m[build] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+APT_UPDATED=0
+apt_install() {
+  # apt_install PKG... : install Debian packages (root only), `apt-get update` once.
+  if [[ "$(id -u)" != 0 ]]; then
+    die "missing system packages: $* (run as root, or: sudo apt-get install -y $*)"
+  fi
+  if [[ "$APT_UPDATED" == 0 ]]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    APT_UPDATED=1
+  fi
+  log "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+
+cmd_deps() {
+  local need=()
+  [[ -x /usr/bin/chromium ]] || need+=(chromium)
+  command -v node >/dev/null 2>&1 || need+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need+=(npm)
+  command -v python3 >/dev/null 2>&1 || need+=(python3)
+  if command -v python3 >/dev/null 2>&1 && [[ ! -x "$PY" ]]; then
+    python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+  fi
+  command -v git >/dev/null 2>&1 || need+=(git)
+  if ((${#need[@]})); then
+    apt_install "${need[@]}"
+  fi
+  # fonts make headless screenshots readable; optional
+  if [[ "$(id -u)" == 0 && ! -d /usr/share/fonts/truetype/dejavu ]]; then
+    apt_install fonts-dejavu-core || true
+  fi
+
+  python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+    || die "python3 >= 3.11 is needed (found $(python3 -V 2>&1))"
+
+  if [[ ! -x "$PY" ]]; then
+    log "python3 -m venv .venv"
+    python3 -m venv "$VENV"
+  fi
+  local stamp="$VENV/.hypelua-deps" want
+  want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] || ! "$PY" -c 'import hypelua, pytest, playwright' >/dev/null 2>&1; then
+    log "pip install -e '.[test]'"
+    "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+    "$PY" -m pip install -q -e '.[test]'
+    echo "$want" >"$stamp"
+  fi
+
+  if [[ ! -d node_modules/pyodide || ! -d node_modules/esbuild || package.json -nt node_modules/.package-lock.json \
+        || ( -f package-lock.json && package-lock.json -nt node_modules/.package-lock.json ) ]]; then
+    if [[ -f package-lock.json ]]; then
+      log "npm ci"
+      npm ci --no-audit --no-fund --loglevel=error || { log "npm ci failed; trying npm install"; npm install --no-audit --no-fund --loglevel=error; }
+    else
+      log "npm install"
+      npm install --no-audit --no-fund --loglevel=error
+    fi
+  fi
+}
+
+# Pure-Python runtime dependencies of hypelua as seen from Pyodide (markers
+# evaluated for sys_platform == "emscripten"); printed one per line.
+emscripten_requirements() {
+  "$PY" - <<'EOF'
+import tomllib
+from packaging.markers import default_environment
+from packaging.requirements import Requirement
+
+env = default_environment()
+env.update(sys_platform="emscripten", platform_system="Emscripten", platform_machine="wasm32",
+           python_version="3.14", python_full_version="3.14.2", implementation_name="cpython")
+with open("pyproject.toml", "rb") as f:
+    deps = tomllib.load(f)["project"].get("dependencies", [])
+for dep in deps:
+    req = Requirement(dep)
+    if req.marker is None or req.marker.evaluate(env):
+        req.marker = None
+        print(req)
+EOF
+}
+
+cmd_dist() {
+  [[ -x "$PY" ]] || die ".venv is missing: run ./build.sh deps"
+  [[ -d node_modules/pyodide ]] || die "node_modules/pyodide is missing: run ./build.sh deps"
+  local have_pyodide
+  have_pyodide="$(node -p 'require("./node_modules/pyodide/package.json").version')"
+  [[ "$have_pyodide" == "$PYODIDE_VERSION" ]] || die "npm pyodide is $have_pyodide, need $PYODIDE_VERSION (run npm ci)"
+
+  # 1. the Lua 5.4 side module (wheel) and native .so
+  if [[ -f wasm/build.sh ]]; then
+    log "wasm/build.sh all"
+    bash wasm/build.sh all
+  else
+    log "warning: wasm/build.sh not found; using whatever is in build/wheels/"
+  fi
+
+  local stage="$ROOT/dist/.web.tmp"
+  rm -rf "$stage"
+  mkdir -p "$stage/pyodide" "$stage/wheels" "$CACHE/pypi"
+
+  # 2. Pyodide core from npm
+  log "pyodide $PYODIDE_VERSION core files"
+  local f
+  for f in pyodide.mjs pyodide.asm.mjs pyodide.asm.wasm python_stdlib.zip pyodide-lock.json pyodide.js; do
+    [[ -f "node_modules/pyodide/$f" ]] || die "node_modules/pyodide/$f is missing"
+    cp "node_modules/pyodide/$f" "$stage/pyodide/"
+  done
+  # (pyodide.asm.js in older releases; 314 ships pyodide.asm.mjs, copy it if present)
+  [[ -f node_modules/pyodide/pyodide.asm.js ]] && cp node_modules/pyodide/pyodide.asm.js "$stage/pyodide/"
+
+  # 3. micropip + packaging from PyPI, lock file rewritten to their sha256
+  local spec
+  for spec in "${PYPI_LOCK_WHEELS[@]}"; do
+    local name="${spec%%==*}" version="${spec##*==}"
+    if ! compgen -G "$CACHE/pypi/${name}-${version}-*.whl" >/dev/null; then
+      log "pip download $spec"
+      "$PY" -m pip download -q --python-version "$PYODIDE_PYTHON" --only-binary=:all: --no-deps -d "$CACHE/pypi" "$spec"
+    fi
+    cp "$CACHE"/pypi/"${name}-${version}"-*.whl "$stage/pyodide/"
+  done
+  "$PY" - "$stage/pyodide" <<'EOF'
+import hashlib, json, sys
+from pathlib import Path
+
+d = Path(sys.argv[1])
+lock_path = d / "pyodide-lock.json"
+lock = json.loads(lock_path.read_text())
+for whl in sorted(d.glob("*.whl")):
+    name = whl.name.split("-")[0].lower().replace("_", "-")
+    pkg = lock["packages"].get(name)
+    if pkg is None:
+        sys.exit(f"{name} is not in pyodide-lock.json")
+    pkg["file_name"] = whl.name
+    pkg["sha256"] = hashlib.sha256(whl.read_bytes()).hexdigest()
+lock_path.write_text(json.dumps(lock, separators=(",", ":")))
+EOF
+
+  # 4. wheels: hypelua, its pure-Python deps, the Lua side module
+  log "hypelua wheel"
+  if "$PY" -c 'import hatchling' >/dev/null 2>&1; then
+    "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$stage/wheels" .
+  else
+    "$PY" -m pip wheel -q --no-deps -w "$stage/wheels" .
+  fi
+  local reqs
+  reqs="$(emscripten_requirements)"
+  if [[ -n "$reqs" ]]; then
+    log "pure-Python dependencies for Pyodide: $(echo "$reqs" | tr '\n' ' ')"
+    # shellcheck disable=SC2086
+    echo "$reqs" | xargs "$PY" -m pip download -q --python-version "$PYODIDE_PYTHON" --only-binary=:all: \
+        --platform any --implementation py --abi none -d "$stage/wheels" \
+      || die "a hypelua dependency has no pure-Python wheel; Pyodide needs one (or serve Pyodide's build of it)"
+  fi
+  local lua_whl
+  lua_whl="$(ls -t build/wheels/hypelua_lua54-*-pyodide_*wasm32.whl 2>/dev/null | head -n1 || true)"
+  if [[ -n "$lua_whl" ]]; then
+    cp "$lua_whl" "$stage/wheels/"
+  elif [[ -f wasm/build.sh ]]; then
+    die "wasm/build.sh ran but build/wheels/hypelua_lua54-*.whl is missing"
+  else
+    log "warning: no Lua side-module wheel (build/wheels/hypelua_lua54-*.whl); the browser runtime will not start"
+  fi
+
+  # 5. manifest.json (read by worker.mjs)
+  "$PY" - "$stage" "$PYODIDE_VERSION" <<'EOF'
+import json, sys, tomllib
+from pathlib import Path
+
+stage, pyodide_version = Path(sys.argv[1]), sys.argv[2]
+version = tomllib.loads(Path("pyproject.toml").read_text())["project"]["version"]
+wheels = sorted(p.name for p in (stage / "wheels").glob("*.whl"))
+# the Lua side module first (Pyodide preloads its .so), hypelua last
+wheels.sort(key=lambda n: (0 if n.startswith("hypelua_lua54") else 2 if n.startswith("hypelua-") else 1, n))
+manifest = {"name": "hypelua", "version": version, "pyodide": pyodide_version, "wheels": wheels}
+(stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+EOF
+
+  # 6. JS: IIFE (<script>), ESM (npm), module worker
+  log "esbuild"
+  local esbuild="node_modules/.bin/esbuild"
+  "$esbuild" web/src/entry-iife.mjs --bundle --format=iife --target=es2022 --log-level=warning \
+    --outfile="$stage/hypelua.js"
+  "$esbuild" web/src/entry-esm.mjs --bundle --format=esm --target=es2022 --log-level=warning \
+    --outfile="$stage/hypelua.mjs"
+  "$esbuild" web/src/worker.mjs --bundle --format=esm --target=es2022 --log-level=warning \
+    --outfile="$stage/worker.mjs"
+
+  # 7. pages
+  cp -r web/playground "$stage/playground"
+  cp -r web/bare-pyodide "$stage/bare-pyodide"
+  cp -r web/demo "$stage/demo"
+
+  rm -rf "$DIST"
+  mv "$stage" "$DIST"
+  log "dist/web ready: $(du -sh "$DIST" | cut -f1), wheels: $(cd "$DIST/wheels" && ls | tr '\n' ' ')"
+}
+
+cmd_playground() {
+  cmd_deps
+  cmd_dist
+  if [[ -f py/hypelua/cli.py ]] && grep -q playground py/hypelua/cli.py; then
+    exec "$VENV/bin/hype" playground "$@"
+  fi
+  exec "$PY" -m hypelua._devserver --root "$DIST" "$@"
+}
+
+cmd_test() {
+  cmd_deps
+  cmd_dist
+  export HYPELUA_REQUIRE_DIST=1   # browser/node tests fail (not skip) when dist/web is unusable
+  local rc=0
+  "$VENV/bin/pytest" "$@" || rc=$?
+  if [[ "$rc" == 5 ]]; then
+    die "pytest collected no tests (exit code 5)"
+  fi
+  return "$rc"
+}
+
+main() {
+  local sub="${1:-all}"
+  [[ $# -gt 0 ]] && shift
+  case "$sub" in
+    all) cmd_deps; cmd_dist ;;
+    deps) cmd_deps ;;
+    dist) cmd_dist ;;
+    playground) cmd_playground "$@" ;;
+    test) cmd_test "$@" ;;
+    -h|--help|help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown subcommand '$sub' (deps, dist, playground, test)" ;;
+  esac
+}
+
+main "$@"

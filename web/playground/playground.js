@@ -1,0 +1,243 @@
+// hypelua playground: editor, output, external tables, persist-function form.
+import { Hype, HypeError } from "../hypelua.mjs";
+
+const EXAMPLE = `-- hypelua playground: Lua 5.4 in a Web Worker (Pyodide), Ctrl+Enter runs.
+-- Functions stored in external tables persist in IndexedDB across reloads
+-- (the PRD example: persistFunction('Memory', 'calculate', ...)).
+
+Memory.calculate = function(x, y)
+  return x * y + math.sin(x)
+end
+
+print("Memory.calculate(5, 3) =", Memory.calculate(5, 3))
+return Memory.calculate(5, 3), _VERSION
+`;
+
+const $ = (sel) => document.querySelector(sel);
+const code = $("#code");
+const gutter = $("#gutter");
+const output = $("#output");
+const statusEl = $("#status");
+const runBtn = $("#run");
+const persistBtn = $("#persist-btn");
+const params = new URLSearchParams(location.search);
+
+// ---------- editor: line numbers, Tab / Shift+Tab, Ctrl+Enter ----------
+function updateGutter() {
+  const n = code.value.split("\n").length;
+  let s = "";
+  for (let i = 1; i <= n; i++) s += i + "\n";
+  gutter.textContent = s;
+  gutter.scrollTop = code.scrollTop;
+}
+code.addEventListener("input", updateGutter);
+code.addEventListener("scroll", () => { gutter.scrollTop = code.scrollTop; });
+code.addEventListener("keydown", (ev) => {
+  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+    ev.preventDefault();
+    runCode();
+    return;
+  }
+  if (ev.key !== "Tab") return;
+  ev.preventDefault();
+  const { selectionStart: s, selectionEnd: e, value } = code;
+  const lineStart = value.lastIndexOf("\n", s - 1) + 1;
+  if (ev.shiftKey || s !== e) {
+    // (un)indent every selected line
+    const block = value.slice(lineStart, e);
+    const lines = block.split("\n");
+    const changed = ev.shiftKey ? lines.map((l) => l.replace(/^ {1,2}/, "")) : lines.map((l) => "  " + l);
+    const text = changed.join("\n");
+    code.setRangeText(text, lineStart, e, "preserve");
+    code.selectionStart = ev.shiftKey ? Math.max(lineStart, s - (lines[0].length - changed[0].length)) : s + 2;
+    code.selectionEnd = lineStart + text.length;
+  } else {
+    code.setRangeText("  ", s, e, "end");
+  }
+  updateGutter();
+});
+code.value = localStorage.getItem("hypelua.playground.code") ?? EXAMPLE;
+updateGutter();
+
+// ---------- output ----------
+function el(tag, cls, text) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  if (text != null) e.textContent = text;
+  return e;
+}
+function append(node) {
+  output.appendChild(node);
+  output.scrollTop = output.scrollHeight;
+}
+function show(value) {
+  if (value === null || value === undefined) return "nil";
+  if (typeof value === "string") return JSON.stringify(value);
+  return JSON.stringify(value, null, 2);
+}
+function printLine(line) { append(el("div", "entry print", line)); }
+function showError(err) {
+  const box = el("div", "entry error");
+  box.appendChild(el("span", "code", err.code || "ERROR"));
+  box.appendChild(el("span", "message", err.message));
+  if (err.suggestion) box.appendChild(el("div", "suggestion", "→ " + err.suggestion));
+  const tb = err.details && (err.details.traceback || err.details.stack);
+  if (tb) {
+    const d = el("details");
+    d.appendChild(el("summary", null, "details"));
+    d.appendChild(el("pre", null, tb));
+    box.appendChild(d);
+  }
+  append(box);
+}
+$("#clear").addEventListener("click", () => { output.textContent = ""; });
+
+// ---------- external tables ----------
+// Accepts [{name, entries:[{key, kind, size}]}] or {name: [...entries]} / {name: {entries}}.
+function normalizeTables(v) {
+  const list = [];
+  const entriesOf = (t) => {
+    const raw = Array.isArray(t) ? t : (t && (t.entries ?? t.keys ?? t.rows)) ?? [];
+    if (Array.isArray(raw)) return raw.map((e) => (typeof e === "object" && e !== null ? e : { key: e }));
+    return Object.entries(raw).map(([key, info]) => ({ key, ...(typeof info === "object" ? info : { kind: info }) }));
+  };
+  if (Array.isArray(v)) {
+    for (const t of v) list.push({ name: t.name ?? t.table ?? "?", entries: entriesOf(t) });
+  } else if (v && typeof v === "object") {
+    for (const [name, t] of Object.entries(v)) list.push({ name, entries: entriesOf(t) });
+  }
+  return list;
+}
+function fmtSize(n) {
+  if (n == null) return "";
+  if (n < 1024) return `${n} B`;
+  return `${(n / 1024).toFixed(1)} KB`;
+}
+async function refreshTables() {
+  const box = $("#tables");
+  let tables;
+  try {
+    tables = normalizeTables(await hype.tables());
+  } catch (e) {
+    box.replaceChildren(el("p", "muted", `tables(): ${e.code ?? ""} ${e.message}`));
+    return;
+  }
+  if (!tables.length) {
+    box.replaceChildren(el("p", "muted", "No entries yet. Try Memory.x = 1 or storage.table(\"notes\").a = {1, 2}."));
+    return;
+  }
+  const frag = document.createDocumentFragment();
+  for (const t of tables) {
+    frag.appendChild(el("div", "table-name", `${t.name} (${t.entries.length})`));
+    const tbl = el("table");
+    for (const e of t.entries) {
+      const tr = el("tr");
+      tr.dataset.table = t.name;
+      tr.dataset.key = String(e.key);
+      tr.appendChild(el("td", "key", typeof e.key === "number" ? `[${e.key}]` : String(e.key)));
+      const kind = e.kind ?? e.type ?? (e.function ? "function" : "data");
+      const td = el("td");
+      td.appendChild(el("span", `badge ${kind}`, kind));
+      if (e.compressed) td.appendChild(el("span", "badge", "zlib"));
+      tr.appendChild(td);
+      tr.appendChild(el("td", "size", fmtSize(e.size ?? e.bytes)));
+      const del = el("button", "link", "✕");
+      del.type = "button";
+      del.title = `delete ${t.name}[${e.key}]`;
+      del.addEventListener("click", async () => {
+        try { await hype.deleteEntry(t.name, e.key); } catch (err) { showError(err); }
+        refreshTables();
+      });
+      const tdDel = el("td");
+      tdDel.appendChild(del);
+      tr.appendChild(tdDel);
+      tbl.appendChild(tr);
+    }
+    frag.appendChild(tbl);
+  }
+  box.replaceChildren(frag);
+}
+$("#refresh").addEventListener("click", () => hype && refreshTables());
+
+// ---------- run / persist ----------
+let hype = null;
+let busy = false;
+
+async function runCode() {
+  if (!hype || busy) return;
+  busy = true;
+  runBtn.disabled = true;
+  localStorage.setItem("hypelua.playground.code", code.value);
+  append(el("div", "entry src", `▶ run (${new Date().toLocaleTimeString()})`));
+  const t = performance.now();
+  try {
+    const values = await hype.run(code.value);
+    const dt = (performance.now() - t).toFixed(1);
+    if (values && values.length) append(el("div", "entry value", values.map(show).join(", ")));
+    append(el("div", "entry info", `done in ${dt} ms`));
+  } catch (e) {
+    showError(e);
+  } finally {
+    busy = false;
+    runBtn.disabled = false;
+  }
+  await refreshTables();
+}
+runBtn.addEventListener("click", runCode);
+
+$("#persist").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (!hype) return;
+  const f = ev.target;
+  const table = f.table.value.trim();
+  const key = f.key.value.trim();
+  persistBtn.disabled = true;
+  try {
+    await hype.persistFunction(table, key, f.code.value, { compress: f.compress.checked });
+    append(el("div", "entry info", `persisted ${table}.${key}`));
+  } catch (e) {
+    showError(e);
+  } finally {
+    persistBtn.disabled = false;
+  }
+  await refreshTables();
+});
+
+// ---------- boot ----------
+const bootStart = performance.now();
+const phaseNames = { start: "worker started", pyodide: "Pyodide loaded", wheels: "wheels installed", core: "hypelua imported", host: "Lua VM + storage ready" };
+statusEl.textContent = "loading Pyodide…";
+const timer = setInterval(() => {
+  if (!hype) statusEl.dataset.elapsed = ((performance.now() - bootStart) / 1000).toFixed(1);
+}, 100);
+
+window.Hype = Hype;
+window.HypeError = HypeError;
+window.hypeReady = Hype.load({
+  baseUrl: new URL("../", import.meta.url).href,
+  database: params.get("db") || "playground",
+  stdout: printLine,
+  stderr: (line) => append(el("div", "entry error", line)),
+  onStatus: ({ phase, ms }) => {
+    statusEl.textContent = `${phaseNames[phase] ?? phase} · ${(ms / 1000).toFixed(2)} s`;
+  },
+}).then(async (h) => {
+  hype = h;
+  window.hype = h;
+  clearInterval(timer);
+  const total = ((performance.now() - bootStart) / 1000).toFixed(2);
+  statusEl.className = "status ready";
+  statusEl.textContent = `ready in ${total} s`;
+  statusEl.title = JSON.stringify(h.timings);
+  runBtn.disabled = false;
+  persistBtn.disabled = false;
+  await refreshTables();
+  return h;
+}, (e) => {
+  clearInterval(timer);
+  statusEl.className = "status error";
+  statusEl.textContent = `failed: ${e.code ?? ""}`;
+  showError(e);
+  throw e;
+});
+window.hypeReady.catch(() => {});

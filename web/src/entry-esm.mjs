@@ -1,0 +1,6 @@
+// ESM entry (npm "hypelua", dist/web/hypelua.mjs): baseUrl defaults to this file's directory.
+import { Hype, HypeError, setDefaultBaseUrl } from "./hypelua.mjs";
+
+setDefaultBaseUrl(new URL("./", import.meta.url).href);
+
+export { Hype, HypeError };

@@ -1,0 +1,149 @@
+// hypelua module Web Worker: boots Pyodide + the hypelua Python core and
+// serves requests from the page ({type:"call", id, op, args}) one at a time.
+//
+// Boot order (SPEC 1.2, designed for a future memory snapshot):
+//   1. Pyodide (loadPyodide from <baseUrl>pyodide/)
+//   2. the hypelua wheels from manifest.json; import the pure-Python core
+//   3. [snapshot point: nothing below may be in a memory snapshot]
+//   4. WorkerHost.create(): Lua side module (ctypes), storage (IndexedDB), callbacks
+
+import { createIdbBridge } from "./idb.mjs";
+
+const t0 = performance.now();
+const timings = {};
+const ms = () => Math.round((performance.now() - t0) * 10) / 10;
+
+function status(phase) {
+  timings[phase] = ms();
+  self.postMessage({ type: "status", phase, ms: timings[phase] });
+}
+
+function errorObject(code, err, suggestion = "") {
+  const message = err && err.message ? err.message : String(err);
+  return { code, message, details: { name: err?.name ?? null, stack: err?.stack ?? null }, suggestion };
+}
+
+let host = null;
+let booting = null;
+let queue = Promise.resolve();
+
+const PY_BOOT_CORE = `
+import hypelua  # the pure-Python core: no side effects, snapshot-safe
+`;
+
+const PY_BOOT_HOST = `
+from hypelua.browser import WorkerHost
+host = await WorkerHost.create(database=database, idb=idb)
+`;
+
+async function boot({ baseUrl, database }) {
+  status("start");
+  const idb = createIdbBridge(self.indexedDB);
+  const idbOpen = idb.open(database).catch((e) => e); // overlap with Pyodide's boot
+  const manifestP = fetch(baseUrl + "manifest.json").then((r) => {
+    if (!r.ok) throw new Error(`GET ${baseUrl}manifest.json: HTTP ${r.status}`);
+    return r.json();
+  });
+
+  const { loadPyodide } = await import(baseUrl + "pyodide/pyodide.mjs");
+  const pyodide = await loadPyodide({
+    indexURL: baseUrl + "pyodide/",
+    stdout: (text) => self.postMessage({ type: "stdout", text }),
+    stderr: (text) => self.postMessage({ type: "stderr", text }),
+  });
+  status("pyodide");
+
+  const manifest = await manifestP;
+  const wheelUrls = (manifest.wheels ?? []).map((w) => new URL(w, baseUrl + "wheels/").href);
+  const pkgErrors = [];
+  await pyodide.loadPackage(wheelUrls, {
+    messageCallback: () => {},
+    errorCallback: (m) => pkgErrors.push(m),
+    checkIntegrity: false,
+  });
+  if (pkgErrors.length) throw new Error(`loading wheels failed: ${pkgErrors.join("; ")}`);
+  status("wheels");
+
+  await pyodide.runPythonAsync(PY_BOOT_CORE);
+  status("core");
+  // ---- [snapshot point] ---------------------------------------------------
+  // Everything above is pure Python state; below: ctypes.CDLL, JS objects held
+  // by Python, IndexedDB connections, asyncio tasks.
+
+  const opened = await idbOpen;
+  if (opened instanceof Error) throw opened;
+  const ns = pyodide.globals.get("dict")();
+  ns.set("database", database);
+  ns.set("idb", idb);
+  await pyodide.runPythonAsync(PY_BOOT_HOST, { globals: ns });
+  host = ns.get("host");
+  ns.destroy();
+  status("host");
+  return { pyodide, manifest };
+}
+
+async function dispatch(op, args) {
+  let raw;
+  try {
+    raw = await host.dispatch(op, JSON.stringify(args ?? {}));
+  } catch (e) {
+    return { ok: false, error: errorObject("INTERNAL_ERROR", e, "This is a bug in hypelua's worker host; please report it."), output: "" };
+  }
+  if (raw && typeof raw === "object" && typeof raw.toJs === "function") {
+    const v = raw.toJs({ dict_converter: Object.fromEntries });
+    raw.destroy?.();
+    return v;
+  }
+  try {
+    return JSON.parse(raw);
+  } catch (e) {
+    return { ok: false, error: errorObject("INTERNAL_ERROR", e, "The worker host returned malformed JSON."), output: "" };
+  }
+}
+
+self.addEventListener("message", (ev) => {
+  const msg = ev.data;
+  if (!msg || typeof msg !== "object") return;
+  if (msg.type === "init") {
+    if (booting) return;
+    booting = boot(msg).then(
+      (info) => {
+        self.postMessage({ type: "ready", timings, versions: { pyodide: info.pyodide.version, hypelua: info.manifest.version } });
+      },
+      (e) => {
+        self.postMessage({
+          type: "fatal",
+          error: {
+            code: "WORKER_ERROR",
+            message: `hypelua failed to start: ${e?.message ?? e}`,
+            details: { phase: "boot", timings, stack: e?.stack ?? null },
+            suggestion: "Check that dist/web/ is complete (./build.sh dist) and served with the right MIME types.",
+          },
+        });
+        throw e;
+      },
+    );
+    booting.catch(() => {});
+    return;
+  }
+  if (msg.type === "call") {
+    // Requests are serialised: one dispatch at a time, in arrival order.
+    queue = queue.then(async () => {
+      let reply;
+      try {
+        await booting;
+        reply = await dispatch(msg.op, msg.args);
+      } catch (e) {
+        reply = { ok: false, error: errorObject("WORKER_ERROR", e), output: "" };
+      }
+      self.postMessage({ type: "reply", id: msg.id, reply });
+    });
+  }
+});
+
+self.addEventListener("unhandledrejection", (ev) => {
+  const e = ev.reason;
+  // Boot failures are already reported as "fatal".
+  if (booting && !host) return;
+  self.postMessage({ type: "stderr", text: `hypelua worker: unhandled rejection: ${e?.message ?? e}` });
+});
