@@ -195,7 +195,14 @@ local function external(name)
   return p
 end
 
+-- invalidate(name, key): one cached function; invalidate(name): a table; invalidate(): all
 local function invalidate(name, key)
+  if name == nil then
+    for _, cache in next, caches do
+      for k in next, cache do cache[k] = nil end
+    end
+    return
+  end
   local cache = caches[name]
   if cache == nil then return end
   if key == nil then

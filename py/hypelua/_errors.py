@@ -129,3 +129,110 @@ class BackendUnavailableError(HypeError):
     """A Lua or storage back-end cannot be loaded on this platform."""
 
     default_code = "BACKEND_UNAVAILABLE"
+
+
+class LuaModuleNotFoundError(HypeError):
+    """``require(name)`` found no module; ``details["tried"]`` lists every path tried
+    and ``details["name"]`` / ``details["from"]`` the request and the requiring file."""
+
+    default_code = "MODULE_NOT_FOUND"
+    default_suggestion = (
+        "Check the module name, install the package (hype install NAME), "
+        "or use './name' for a file next to the requiring one."
+    )
+
+
+class PackageError(HypeError):
+    """Base of package-manager errors (manifest, resolution, lock file, tarballs, registry)."""
+
+    default_code = "PACKAGE_ERROR"
+
+
+class ManifestError(PackageError):
+    """``hype.json`` is missing, not JSON, or has an invalid field (``details["field"]``)."""
+
+    default_code = "MANIFEST_INVALID"
+    default_suggestion = "Fix hype.json (run 'hype init' to create one)."
+
+
+class ResolutionError(PackageError):
+    """A dependency cannot be resolved: unknown package (``PACKAGE_NOT_FOUND``), no
+    version matching the range (``NO_MATCHING_VERSION``) or an invalid range (``INVALID_RANGE``)."""
+
+    default_code = "NO_MATCHING_VERSION"
+    default_suggestion = "Check the package name and version range, and that it is published in the registry."
+
+
+class LockfileError(PackageError):
+    """``hype-lock.json`` is invalid, or out of date with ``hype.json`` under ``--frozen-lockfile``."""
+
+    default_code = "LOCKFILE_OUT_OF_DATE"
+    default_suggestion = "Run 'hype install' without --frozen-lockfile and commit the updated hype-lock.json."
+
+
+class IntegrityError(PackageError):
+    """A downloaded tarball does not match its SRI integrity (sha512) from the registry or lock file."""
+
+    default_code = "INTEGRITY_MISMATCH"
+    default_suggestion = (
+        "The tarball was modified after publishing or the cache is corrupt; "
+        "clear the cache (HYPE_HOME/cache) and check the registry."
+    )
+
+
+class UnsafeTarballError(PackageError):
+    """A package tarball is hostile or malformed: absolute paths, ``..``, links, device
+    files, too large or too many files (``details["member"]``, ``details["reason"]``)."""
+
+    default_code = "UNSAFE_TARBALL"
+    default_suggestion = "Do not install this package; report it to the registry owner."
+
+
+class RegistryError(PackageError):
+    """The registry refused a request or is unreachable (``details["status"]`` when HTTP)."""
+
+    default_code = "REGISTRY_ERROR"
+    default_suggestion = "Check the registry URL (--registry or HYPE_REGISTRY) and the token (--token or HYPE_TOKEN)."
+
+
+class LoopError(HypeError):
+    """Base of event-loop errors (timers, promises, host futures)."""
+
+    default_code = "LOOP_ERROR"
+
+
+class UncaughtLuaError(LoopError):
+    """A Lua error escaped a timer or microtask callback (Node's "uncaught
+    exception"); ``details["errors"]`` lists every message of the batch."""
+
+    default_code = "UNCAUGHT_ERROR"
+    default_suggestion = "Catch the error inside the callback (pcall), or handle the promise's rejection."
+
+
+class UnhandledRejectionError(LoopError):
+    """A Lua promise was rejected and no handler was attached by the end of the
+    microtask drain (Node's default ``--unhandled-rejections=throw``);
+    ``details["reasons"]`` lists the rejection reasons."""
+
+    default_code = "UNHANDLED_REJECTION"
+    default_suggestion = (
+        "Attach :catch(fn) to the promise, await it inside pcall, or set "
+        "require('hype.loop').onUnhandledRejection(fn)."
+    )
+
+
+class UnsettledAwaitError(LoopError):
+    """The loop ran out of work while the main chunk was still awaiting a
+    promise that can never settle (Node exits with code 13 here)."""
+
+    default_code = "UNSETTLED_TOP_LEVEL_AWAIT"
+    default_suggestion = "Make sure every awaited promise is eventually resolved or rejected."
+
+
+class UniqueViolation(StorageError):
+    """A write (or a new unique index) would give two rows the same values in a
+    unique index.  ``details``: ``{"index", "fields", "key", "conflicting_key"}``;
+    nothing was changed."""
+
+    default_code = "UNIQUE_VIOLATION"
+    default_suggestion = "Use a different value for the indexed fields, or delete the conflicting row first."

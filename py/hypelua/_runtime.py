@@ -6,6 +6,7 @@ Lua side module, IndexedDB); see :mod:`hypelua.browser` for the worker side.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import re
 import sys
@@ -70,9 +71,15 @@ class Runtime:
         self.vm: LuaVM = open_vm(backend, max_memory=max_memory, **(vm_options or {}))
         self._stdout = stdout or sys.stdout.write
         self._chunks: dict[str, str] = {}
+        self._cache_dirty = False
+        self._own_write = False
+        self._tx: Any = None
+        self.database.listeners.append(self._on_database_write)
         self._counter = itertools.count(1)
         self._boot()
         # --- extension point: runtime features (require, event loop, ...) install here ---
+        self.loop = self._install_loop()
+        __import__("hypelua.modules").modules.install_require(self)
         for name in [*external_tables, *self.database.tables()]:
             self._define_global(name)
 
@@ -103,12 +110,26 @@ class Runtime:
               for i = 1, n do parts[i] = tostring((select(i, ...))) end
               write(concat(parts, "\\t") .. "\\n")
             end
-            local external = ...
-            storage = { table = function(name) return external(name) end }
             """,
-            self._external,
             chunkname="=(hype boot)",
         )
+        storage_src = (lua_path() / "hype" / "storage.lua").read_text("utf-8")
+        storage_host = {
+            "batch": self._host_batch,
+            "begin_tx": self._host_begin_tx,
+            "commit_tx": self._host_commit_tx,
+            "rollback_tx": self._host_rollback_tx,
+            "create_index": self._host_create_index,
+            "drop_index": lambda table, name: self.database.drop_index(table, name),
+            "query": self._host_query,
+            "explain": lambda table, spec: self.database.explain(table, spec),
+            "define_schema": lambda table, schema, version=None: self.database.define_schema(
+                table, schema, None if version is None else int(version)),
+            "migrate": self._host_migrate,
+            "stats": lambda: self.database.stats(),
+        }
+        (storage_api,) = vm.execute(storage_src, storage_host, api, chunkname="@hype/storage.lua")
+        vm.set_global("storage", storage_api)
 
     def _define_global(self, name: str) -> None:
         if not _IDENT.match(name) or name in _LUA_KEYWORDS:
@@ -128,12 +149,71 @@ class Runtime:
             raise LuaSyntaxError(message)
         raise StorageError(message, code=code)
 
+    def _on_database_write(self, table: str | None, key: Any) -> None:
+        if not self._own_write:
+            self._cache_dirty = True
+
+    def _sync_cache(self) -> None:
+        """Drop Lua's cache of revived functions if Python changed the database."""
+        if self._cache_dirty:
+            self._cache_dirty = False
+            self.vm.call(self._invalidate)
+
+    def _host_batch(self, ops: Any) -> list[Any]:
+        self._own_write = True
+        try:
+            results = self.database.batch([self._from_lua_tagged(op) for op in _as_list(ops)])
+        finally:
+            self._own_write = False
+        return [_to_lua_tagged(r) for r in results]
+
+    def _host_begin_tx(self) -> None:
+        self._tx = self.database.transaction()
+        self._tx.__enter__()
+
+    def _host_commit_tx(self) -> None:
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            tx.__exit__(None, None, None)
+
+    def _host_rollback_tx(self) -> None:
+        tx, self._tx = self._tx, None
+        if tx is not None:
+            err = RuntimeError("Lua transaction failed")
+            with contextlib.suppress(RuntimeError):
+                tx.__exit__(RuntimeError, err, None)
+
+    def _host_create_index(self, table: str, fields: Any, opts: Any) -> str:
+        opts = opts if isinstance(opts, dict) else {}
+        if isinstance(fields, dict) and not fields:
+            fields = []
+        return self.database.create_index(table, fields, kind=str(opts.get("kind", "btree")),
+                                          unique=bool(opts.get("unique", False)))
+
+    def _host_query(self, table: str, spec: Any) -> dict[str, Any]:
+        result = self.database.query(table, spec if isinstance(spec, dict) else {})
+        return {"rows": [{"key": k, "value": _to_lua_tagged(v)} for k, v in result], "cursor": result.cursor}
+
+    def _host_migrate(self, table: str, steps: Any, opts: Any) -> dict[str, Any]:
+        opts = opts if isinstance(opts, dict) else {}
+        fns: dict[int, Any] = {}
+        for pair in _as_list(steps):
+            version, fn = pair[0], pair[1]
+            fns[int(version)] = (
+                lambda key, value, fn=fn: self._from_lua_tagged(fn(key, _to_lua_tagged(value))[0])
+            )
+        return self.database.migrate(table, fns, schema=opts.get("schema"), to_version=opts.get("to_version"))
+
     def _host_get(self, table: str, key: Any) -> Any:
         value = self.database.load(table, key)
         return _to_lua_tagged(value)
 
     def _host_set(self, table: str, key: Any, value: Any) -> None:
-        self.database.set(table, key, self._from_lua_tagged(value))
+        self._own_write = True
+        try:
+            self.database.set(table, key, self._from_lua_tagged(value))
+        finally:
+            self._own_write = False
 
     def _from_lua_tagged(self, value: Any) -> Any:
         t = type(value)
@@ -191,6 +271,7 @@ class Runtime:
         """
         name = chunkname or f"=(run {next(self._counter)})"
         self._chunks[name] = source
+        self._sync_cache()
         try:
             return self.vm.execute(source, *args, chunkname=name)
         finally:
@@ -198,22 +279,57 @@ class Runtime:
 
     def execute_file(self, path: str | Path, *args: Any) -> tuple[Any, ...]:
         """Run a Lua file (chunk name ``@<path>``).  Raises :class:`HypeError` ``FILE_NOT_FOUND``."""
-        p = Path(path)
-        try:
-            text = p.read_text("utf-8")
-        except OSError as exc:
-            raise HypeError(f"cannot read {str(p)!r}: {exc.strerror}", code="FILE_NOT_FOUND",
-                            details={"path": str(p)}, suggestion="Check the file name.") from exc
-        if text.startswith("#"):
-            text = "--" + text  # shebang line, like lua.c
-        return self.execute(text, *args, chunkname="@" + str(p))
+        text, name = _read_lua_file(path)
+        return self.execute(text, *args, chunkname=name)
 
-    async def execute_async(self, source: str, *args: Any, chunkname: str | None = None) -> tuple[Any, ...]:
-        """Like :meth:`execute`, then wait until the writes are durable (IndexedDB flush)."""
+    async def execute_async(self, source: str, *args: Any, chunkname: str | None = None,
+                            idle: bool = True) -> tuple[Any, ...]:
+        """Run ``source`` as an async function on the host loop, then wait until
+        the writes are durable (IndexedDB flush).
+
+        Top-level ``await(p)`` works; a single returned promise is awaited.
+        With ``idle`` (default) the loop is driven until no timer, microtask or
+        host future is left (like Node); with ``idle=False`` only until the
+        chunk's own promise settles.
+
+        Returns:
+            The chunk's results (or the awaited promise's value) as a tuple.
+        Raises:
+            LuaSyntaxError, LuaError (also for a rejected top-level promise),
+            UncaughtLuaError, UnhandledRejectionError, UnsettledAwaitError.
+        """
+        name = chunkname or f"=(run {next(self._counter)})"
+        self._chunks[name] = source
+        self._sync_cache()
         try:
-            return self.execute(source, *args, chunkname=chunkname)
+            fn = self.vm.load(source, name, "t")
+            return await self.loop.run_async(fn, *args, idle=idle)
         finally:
+            self.database.commit()
             await self.database.flush()
+
+    async def run_until_idle(self) -> None:
+        """Drive the host loop until Lua has no timers, microtasks or host futures left."""
+        await self.loop.run_until_idle()
+
+    def run_main(self, path: str | Path, *args: Any) -> tuple[Any, ...]:
+        """``hype run``: run a Lua file as the main chunk (top-level ``await``
+        allowed) and drive the event loop until no work is left.
+
+        asyncio starts only if timers or host futures remain after the chunk.
+        Raises what :meth:`execute_async` raises, and ``FILE_NOT_FOUND``.
+        """
+        text, name = _read_lua_file(path)
+        self._chunks[name] = text
+        try:
+            return self.loop.run_sync(self.vm.load(text, name, "t"), *args)
+        finally:
+            self.database.commit()
+
+    def _install_loop(self) -> Any:
+        from ._loop import EventLoop
+
+        return EventLoop(self.vm, after_tick=self.database.commit)
 
     def persist_function(self, table: str, key: str | int, code: str, *, compress: bool = False
                          ) -> dict[str, Any]:
@@ -242,7 +358,6 @@ class Runtime:
         pf.name = name
         self.database.set(table, key, pf, compress=compress)
         self.database.commit()
-        self.vm.call(self._invalidate, table, key)
         self._define_global(table)
         return {
             "table": table,
@@ -256,7 +371,6 @@ class Runtime:
         """Store plain data from Python in an external table (and refresh Lua's cache)."""
         self.database.set(table, key, value)
         self.database.commit()
-        self.vm.call(self._invalidate, table, key)
         self._define_global(table)
 
     def external_table(self, name: str) -> None:
@@ -277,6 +391,28 @@ class Runtime:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _read_lua_file(path: str | Path) -> tuple[str, str]:
+    """(source text, chunk name ``@<path>``); a shebang line becomes a comment."""
+    p = Path(path)
+    try:
+        text = p.read_text("utf-8")
+    except OSError as exc:
+        raise HypeError(f"cannot read {str(p)!r}: {exc.strerror}", code="FILE_NOT_FOUND",
+                        details={"path": str(p)}, suggestion="Check the file name.") from exc
+    if text.startswith("#"):
+        text = "--" + text  # shebang line, like lua.c
+    return text, "@" + str(p)
+
+
+def _as_list(value: Any) -> list[Any]:
+    """A Lua sequence arrives as a list, an empty table as ``{}``."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict) and not value:
+        return []
+    raise StorageError("expected a list", code="BAD_OPERATION")
 
 
 def _to_lua_tagged(value: Any) -> Any:

@@ -167,7 +167,6 @@ class WorkerHost:
     def _delete_entry(self, table: str, key: str | int) -> bool:
         existed = self.runtime.database.delete(table, key)
         self.runtime.database.commit()
-        self.runtime.vm.call(self.runtime._invalidate, table, key)
         return existed
 
     def _flush(self) -> None:

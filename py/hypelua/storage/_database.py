@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .._errors import DatabaseError, StorageError
+from .._errors import DatabaseError, HypeError, StorageError
+from ._batch import BatchError, RowNotFound, apply_update, cause_of, check_op, describe_op
 from ._codec import CODEC_ZLIB_JSON, Key, PersistedFunction, decode_record, encode_record, normalize_key
 from ._functions import sign, verify
+from ._query import Query, QueryError, parse_field
+from ._schema import MigrationError, TableSchema
 from .backends._base import StorageBackend
+
+#: implicit (per-key) writes are committed after this many writes ...
+AUTOCOMMIT_WRITES = 1000
+#: ... or when the oldest uncommitted one is this old (seconds)
+AUTOCOMMIT_AGE = 0.05
 
 MAX_TABLE_NAME = 128
 
@@ -57,11 +67,49 @@ class Table:
     def keys(self) -> list[Key]:
         return [k for k, _ in self.db.backend.items(self.name)]
 
+    def update(self, key: Key, partial: dict[str, Any]) -> Any:
+        """Set fields of a stored map by dotted path; returns the new value.  See :meth:`Database.update`."""
+        return self.db.update(self.name, key, partial)
+
+    def create_index(self, fields: str | Sequence[str], kind: str = "btree", unique: bool = False) -> str:
+        """See :meth:`Database.create_index`."""
+        return self.db.create_index(self.name, fields, kind=kind, unique=unique)
+
+    def drop_index(self, name_or_fields: str | Sequence[str]) -> bool:
+        return self.db.drop_index(self.name, name_or_fields)
+
+    def indexes(self) -> list[dict[str, Any]]:
+        return self.db.indexes(self.name)
+
+    def query(self, spec: Mapping[str, Any] | None = None, **kwargs: Any) -> QueryResult:
+        """``users.query(field="age", operator=">=", value=25, limit=100, order="asc")``.
+
+        See :meth:`Database.query`.
+        """
+        return self.db.query(self.name, {**(spec or {}), **kwargs})
+
+    def explain(self, spec: Mapping[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        return self.db.explain(self.name, {**(spec or {}), **kwargs})
+
+    def define_schema(self, schema: dict[str, Any], version: int | None = None) -> int:
+        return self.db.define_schema(self.name, schema, version)
+
     def __len__(self) -> int:
         return self.db.backend.count(self.name)
 
     def __repr__(self) -> str:
         return f"<Table {self.name!r} of {self.db!r}>"
+
+
+class QueryResult(list):  # type: ignore[type-arg]
+    """Rows of a query: a list of ``(key, value)`` pairs, plus ``cursor`` (the
+    opaque cursor of the next page, or None when this was the last page)."""
+
+    cursor: str | None = None
+
+    def __init__(self, rows: list[tuple[Key, Any]], cursor: str | None) -> None:
+        super().__init__(rows)
+        self.cursor = cursor
 
 
 class Database:
@@ -93,6 +141,13 @@ class Database:
                 except ValueError as exc:
                     raise DatabaseError("the stored HMAC key is corrupt", code="DATABASE_CORRUPT") from exc
         self._hmac_key = hmac_key
+        self._schemas: dict[str, TableSchema | None] = {}
+        self._tx_depth = 0
+        self._uncommitted = 0
+        self._first_write = 0.0
+        self._commit_scheduled = False
+        #: callables ``(table, key)`` told about every write (``(None, None)``: anything may have changed)
+        self.listeners: list[Callable[[str | None, Key | None], None]] = []
 
     @classmethod
     def open(cls, path: str | Path = ":memory:", **options: Any) -> Database:
@@ -160,15 +215,68 @@ class Database:
         table = check_table_name(table)
         key = normalize_key(key)
         if value is None:
-            self.backend.delete(table, key)
+            self.delete(table, key)
             return
+        schema = self.schema_of(table)
+        if schema is not None:
+            schema.validate(table, key, value)
         sign(self._hmac_key, value)
         record = encode_record(value, compress=compress, threshold=self.compress_threshold)
-        self.backend.put(table, key, record)
+        self.backend.put(table, key, record, value)
+        self._wrote(table, key)
 
     def delete(self, table: str, key: Any) -> bool:
         """Delete ``(table, key)``; returns whether it existed."""
-        return self.backend.delete(check_table_name(table), normalize_key(key))
+        table, key = check_table_name(table), normalize_key(key)
+        existed = self.backend.delete(table, key)
+        if existed:
+            self._wrote(table, key)
+        return existed
+
+    def update(self, table: str, key: Any, partial: dict[str, Any]) -> Any:
+        """Apply a partial value (dotted field paths -> values; None removes) to a stored map.
+
+        Returns the new value.  Raises :class:`RowNotFound` (``NOT_FOUND``),
+        ``UPDATE_NOT_A_MAP``, :class:`SchemaViolation`.
+        """
+        current = self.get(table, key)
+        if current is None:
+            raise RowNotFound(f"{table}[{key!r}] does not exist", details={"table": table, "key": key})
+        new = apply_update(current, partial)
+        self.set(table, key, new)
+        return new
+
+    def _wrote(self, table: str | None, key: Key | None) -> None:
+        for listener in self.listeners:
+            listener(table, key)
+        if self._tx_depth:
+            return
+        now = time.monotonic()
+        if self._uncommitted == 0:
+            self._first_write = now
+        self._uncommitted += 1
+        if self._uncommitted >= AUTOCOMMIT_WRITES or now - self._first_write >= AUTOCOMMIT_AGE:
+            self.commit()
+        elif not self._commit_scheduled:
+            self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        """Coalesce per-key writes: commit them once the running event loop gets control."""
+        import asyncio
+
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._commit_scheduled = True
+
+        def later() -> None:
+            self._commit_scheduled = False
+            if not self._tx_depth and self._uncommitted:
+                with contextlib.suppress(HypeError):
+                    self.commit()
+
+        loop.call_soon(later)
 
     def items(self, table: str) -> Iterator[tuple[Key, Any]]:
         """Decoded ``(key, value)`` pairs of ``table``."""
@@ -210,14 +318,288 @@ class Database:
             out.append(entry)
         return out
 
+    # --------------------------------------------------------------- batches
+    def batch(self, ops: Sequence[Mapping[str, Any]],
+              on_progress: Callable[[int, int], Any] | None = None, progress_every: int = 100) -> list[Any]:
+        """Apply operations atomically (see :mod:`hypelua.storage._batch` for the op format).
+
+        Args:
+            ops: list of operation maps.
+            on_progress: called as ``on_progress(done, total)`` every ``progress_every`` ops and at the end.
+        Returns:
+            one result per operation.
+        Raises:
+            BatchError: ``BATCH_FAILED`` naming the failing op's index; nothing was applied.
+        """
+        if not isinstance(ops, (list, tuple)):
+            raise StorageError("a batch must be a list of operations", code="BAD_OPERATION")
+        results: list[Any] = []
+        total = len(ops)
+        with self._atomic(lambda i, exc: BatchError(
+            f"operation {i} of the batch failed: {exc.message}; the batch was rolled back",
+            details={"index": i, "op": describe_op(ops[i]), "cause": cause_of(exc)},
+        )) as step:
+            for i, op in enumerate(ops):
+                step(i)
+                kind, table, key, value = check_op(op)
+                if kind == "set":
+                    self.set(table, key, value)
+                    results.append(True)
+                elif kind == "get":
+                    results.append(self.get(table, key))
+                elif kind == "delete":
+                    results.append(self.delete(table, key))
+                else:
+                    results.append(self.update(table, key, value))
+                if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
+                    on_progress(i + 1, total)
+        return results
+
+    @contextlib.contextmanager
+    def _atomic(self, wrap: Callable[[int, HypeError], HypeError]) -> Iterator[Callable[[int], None]]:
+        """Transaction whose typed failures are re-raised through ``wrap(index, error)``."""
+        position = [0]
+
+        def step(i: int) -> None:
+            position[0] = i
+
+        try:
+            with self.transaction():
+                yield step
+        except HypeError as exc:
+            raise wrap(position[0], exc) from exc
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Database]:
+        """``with db.transaction():`` all-or-nothing; durable when the block returns.
+
+        Nested transactions join the outermost one.  An exception rolls back
+        every write of the transaction and propagates.
+        """
+        if self._tx_depth == 0:
+            self.commit()  # implicit writes before the transaction are not part of it
+        self._tx_depth += 1
+        try:
+            yield self
+        except BaseException:
+            self._tx_depth -= 1
+            if self._tx_depth == 0:
+                self.rollback()
+            raise
+        self._tx_depth -= 1
+        if self._tx_depth == 0:
+            self.commit()
+
+    # ------------------------------------------------------- indices, queries
+    def create_index(self, table: str, fields: str | Sequence[str], kind: str = "btree", unique: bool = False
+                     ) -> str:
+        """Create a B-tree index on one field path or several (compound); returns its name.
+
+        The name is the fields joined by ``+`` (``"age"``, ``"last+first"``).
+        Creating an existing index again is a no-op.
+        Raises:
+            QueryError: ``BAD_FIELD_PATH``, ``BAD_INDEX`` (unknown kind, no fields).
+            UniqueViolation: ``unique`` and existing rows share a value (no index is created).
+        """
+        table = check_table_name(table)
+        if kind != "btree":
+            raise QueryError(f"unknown index kind {kind!r}", code="BAD_INDEX", suggestion="Use kind='btree'.")
+        names = [fields] if isinstance(fields, str) else list(fields)
+        if not names or len(names) > 8:
+            raise QueryError("an index needs 1..8 fields", code="BAD_INDEX")
+        for f in names:
+            parse_field(f)
+        name = "+".join(names)
+        existing = {i["name"]: i for i in self.backend.indexes(table)}
+        if name in existing and bool(existing[name]["unique"]) == bool(unique):
+            return name
+        with self.transaction():
+            if name in existing:
+                self.backend.drop_index(table, name)
+            self.backend.create_index(table, name, tuple(names), bool(unique))
+        return name
+
+    def drop_index(self, table: str, name_or_fields: str | Sequence[str]) -> bool:
+        """Drop an index by name (or by its fields); returns whether it existed."""
+        name = name_or_fields if isinstance(name_or_fields, str) else "+".join(name_or_fields)
+        with self.transaction():
+            return self.backend.drop_index(check_table_name(table), name)
+
+    def indexes(self, table: str) -> list[dict[str, Any]]:
+        """``[{"name", "fields", "unique", ...}]`` of a table's indices."""
+        return self.backend.indexes(check_table_name(table))
+
+    def query(self, table: str, spec: Mapping[str, Any] | None = None) -> QueryResult:
+        """Run a query (see :meth:`hypelua.storage._query.Query.parse` for the map's shape).
+
+        Returns a :class:`QueryResult` of ``(key, value)`` with ``.cursor``.
+        Raises :class:`QueryError` (``BAD_QUERY``, ``BAD_OPERATOR``, ``BAD_FIELD_PATH``,
+        ``BAD_QUERY_VALUE``, ``BAD_CURSOR``).
+        """
+        q = Query.parse(check_table_name(table), dict(spec or {}))
+        rows, cursor = self.backend.query(q)
+        return QueryResult(rows, cursor)
+
+    def explain(self, table: str, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """How a query would run: ``{"plan": "index" | "full_scan", "index": name | None, ...}``."""
+        q = Query.parse(check_table_name(table), dict(spec or {}))
+        return self.backend.explain(q)
+
+    # ---------------------------------------------------- schema, migrations
+    def schema_of(self, table: str) -> TableSchema | None:
+        """The compiled schema of ``table`` or None (cached)."""
+        if table not in self._schemas:
+            text = self.backend.get_meta("schema:" + table)
+            self._schemas[table] = TableSchema.from_json(text) if text else None
+        return self._schemas[table]
+
+    def schema_version(self, table: str) -> int:
+        """Recorded schema version of ``table`` (0 when it has no schema)."""
+        schema = self.schema_of(check_table_name(table))
+        return schema.version if schema else 0
+
+    def define_schema(self, table: str, schema: dict[str, Any], version: int | None = None) -> int:
+        """Attach a JSON Schema to ``table``; every existing row must satisfy it.
+
+        Args:
+            version: the schema version to record (default: current version, or 1).
+        Returns the recorded version.
+        Raises:
+            SchemaDefinitionError: ``BAD_SCHEMA``; SchemaViolation: an existing row fails
+            (the schema is not attached).
+        """
+        table = check_table_name(table)
+        current = self.schema_of(table)
+        if version is None:
+            version = current.version if current else 1
+        compiled = TableSchema.compile(schema, version)
+        for key, value in self.items(table):
+            compiled.validate(table, key, value)
+        with self.transaction():
+            self.backend.set_meta("schema:" + table, compiled.to_json())
+            self._schemas[table] = compiled
+        return version
+
+    def migrate(self, table: str, steps: Mapping[int, Callable[[Key, Any], Any]], *,
+                schema: dict[str, Any] | None = None, to_version: int | None = None) -> dict[str, Any]:
+        """Migrate ``table`` from its recorded version to ``to_version`` atomically.
+
+        Args:
+            steps: ``{version: fn(key, value) -> new value | None}`` — step ``v`` turns
+                rows of version ``v - 1`` into version ``v``; returning None deletes the row.
+                A version without a step changes no row.
+            schema: the schema of the target version (validated after the last step).
+            to_version: default: the highest step.
+        Returns:
+            ``{"table", "from_version", "to_version", "rows", "deleted"}``.
+        Raises:
+            MigrationError: a step raised, or a row fails the new schema; the table,
+            its rows and its version are unchanged.
+        """
+        table = check_table_name(table)
+        start = self.schema_version(table)
+        target = to_version if to_version is not None else max(steps, default=start)
+        if target < start:
+            raise MigrationError(f"cannot migrate {table!r} down from version {start} to {target}",
+                                 details={"table": table, "from_version": start, "to_version": target})
+        compiled = TableSchema.compile(schema, target) if schema is not None else None
+        state: dict[str, Any] = {"step": None, "key": None}
+        rows = deleted = 0
+
+        def fail(exc: BaseException) -> MigrationError:
+            cause = cause_of(exc) if isinstance(exc, HypeError) else {
+                "code": "STEP_RAISED", "message": f"{type(exc).__name__}: {exc}", "details": {}}
+            return MigrationError(
+                f"migration of {table!r} failed at step {state['step']} (key {state['key']!r}): "
+                f"{cause['message']}; nothing was changed",
+                details={"table": table, "from_version": start, "to_version": target,
+                         "step": state["step"], "key": state["key"], "cause": cause},
+            )
+
+        saved = self._schemas.get(table)
+        try:
+            with self.transaction():
+                self._schemas[table] = None  # rows are validated against the target schema at the end
+                for version in range(start + 1, target + 1):
+                    fn = steps.get(version)
+                    if fn is None:
+                        continue
+                    state["step"] = version
+                    for key, value in list(self.items(table)):
+                        state["key"] = key
+                        new = fn(key, value)
+                        if new is None:
+                            self.delete(table, key)
+                            deleted += 1
+                        else:
+                            self.set(table, key, new)
+                state["step"] = "schema"
+                if compiled is not None:
+                    for key, value in self.items(table):
+                        state["key"] = key
+                        compiled.validate(table, key, value)
+                    self.backend.set_meta("schema:" + table, compiled.to_json())
+                else:
+                    current = saved.schema if saved else {}
+                    self.backend.set_meta("schema:" + table, TableSchema.compile(current, target).to_json())
+                rows = self.backend.count(table)
+        except MigrationError:
+            self._schemas.pop(table, None)
+            raise
+        except Exception as exc:
+            self._schemas.pop(table, None)
+            raise fail(exc) from exc
+        self._schemas.pop(table, None)
+        return {"table": table, "from_version": start, "to_version": target, "rows": rows, "deleted": deleted}
+
+    # ------------------------------------------------------------------ stats
+    def stats(self) -> dict[str, Any]:
+        """Sizes per table: ``{"tables": {name: {"rows", "bytes_raw", "bytes_stored",
+        "compressed_rows", "ratio", "indexes": [...]}}, "rows", "bytes_raw", "bytes_stored", "ratio"}``.
+
+        ``bytes_raw`` is the uncompressed JSON size of the values, ``bytes_stored``
+        what the back-end stores; ``ratio`` = raw / stored.
+        """
+        import zlib
+
+        tables: dict[str, Any] = {}
+        total_raw = total_stored = total_rows = 0
+        for name in self.tables():
+            raw = stored = rows = compressed = 0
+            for _, (codec, data) in self.backend.items(name):
+                rows += 1
+                size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+                stored += size
+                if codec == CODEC_ZLIB_JSON:
+                    compressed += 1
+                    try:
+                        raw += len(zlib.decompress(bytes(data)))
+                    except zlib.error:
+                        raw += size
+                else:
+                    raw += size
+            tables[name] = {"rows": rows, "bytes_raw": raw, "bytes_stored": stored, "compressed_rows": compressed,
+                            "ratio": round(raw / stored, 3) if stored else 1.0,
+                            "indexes": self.backend.indexes(name)}
+            total_raw += raw
+            total_stored += stored
+            total_rows += rows
+        return {"backend": self.backend.name, "tables": tables, "rows": total_rows, "bytes_raw": total_raw,
+                "bytes_stored": total_stored, "ratio": round(total_raw / total_stored, 3) if total_stored else 1.0}
+
     # ----------------------------------------------------------- durability
     def commit(self) -> None:
         """Make writes so far durable (synchronously where the back-end can)."""
+        self._uncommitted = 0
         self.backend.commit()
 
     def rollback(self) -> None:
         """Drop writes since the last commit."""
+        self._uncommitted = 0
         self.backend.rollback()
+        self._schemas.clear()
+        for listener in self.listeners:
+            listener(None, None)
 
     async def flush(self) -> None:
         """Commit and wait until the writes are durable (IndexedDB transaction complete)."""

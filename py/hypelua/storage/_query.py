@@ -316,6 +316,20 @@ def decode_cursor(text: Any) -> tuple[Any, ...]:
         r, v, kt, k = json.loads(raw)
         if r not in (0, 1, 2, 3) or kt not in (0, 1):
             raise ValueError("bad cursor fields")
+        # the value and key must have the types their rank / key type imply, or comparing
+        # the cursor with row positions would raise TypeError instead of BAD_CURSOR
+        if type(r) is not int or type(kt) is not int or type(k) is not (int if kt == 0 else str):
+            raise ValueError("bad cursor key")
+        if r == 0:
+            ok = type(v) is int and v == 0
+        elif r == 1:
+            ok = type(v) is int and v in (0, 1)
+        elif r == 2:
+            ok = type(v) in (int, float) and math.isfinite(v)
+        else:
+            ok = type(v) is str
+        if not ok:
+            raise ValueError("bad cursor value")
         return (r, v, (kt, k))
     except Exception as exc:
         raise QueryError("malformed pagination cursor", code="BAD_CURSOR",

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Iterator
+from typing import Any
 
 from .._codec import Key, Record
+from .._query import Query
 
 
 class StorageBackend(abc.ABC):
@@ -46,8 +48,13 @@ class StorageBackend(abc.ABC):
         """The record under ``(table, key)`` or None."""
 
     @abc.abstractmethod
-    def put(self, table: str, key: Key, record: Record) -> None:
-        """Insert or replace a record (creates the table if needed)."""
+    def put(self, table: str, key: Key, record: Record, value: Any = None) -> None:
+        """Insert or replace a record (creates the table if needed).
+
+        ``value`` is the decoded value when the caller has it (in-memory indices use it).
+        Raises:
+            UniqueViolation: the row would break a unique index (nothing written).
+        """
 
     @abc.abstractmethod
     def delete(self, table: str, key: Key) -> bool:
@@ -60,6 +67,29 @@ class StorageBackend(abc.ABC):
     def count(self, table: str) -> int:
         """Number of rows in ``table``."""
         return sum(1 for _ in self.items(table))
+
+    @abc.abstractmethod
+    def create_index(self, table: str, name: str, fields: tuple[str, ...], unique: bool = False) -> None:
+        """Create index ``name`` over dotted ``fields``.  Raises :class:`UniqueViolation`."""
+
+    @abc.abstractmethod
+    def drop_index(self, table: str, name: str) -> bool:
+        """Drop an index; returns whether it existed."""
+
+    @abc.abstractmethod
+    def indexes(self, table: str) -> list[dict[str, Any]]:
+        """``[{"name", "fields", "unique", ...}]`` sorted by name."""
+
+    @abc.abstractmethod
+    def query(self, query: Query) -> tuple[list[tuple[Key, Any]], str | None]:
+        """Execute a query: decoded ``(key, value)`` rows and the next page's cursor (or None).
+
+        Must give exactly :func:`hypelua.storage._query.reference_execute`'s result.
+        """
+
+    @abc.abstractmethod
+    def explain(self, query: Query) -> dict[str, Any]:
+        """``{"plan": "index" | "full_scan", "index": name | None, ...}``."""
 
     @abc.abstractmethod
     def commit(self) -> None:

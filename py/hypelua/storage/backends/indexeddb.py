@@ -16,10 +16,11 @@ Only this module touches Pyodide's FFI, so it is imported only in the browser
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from ..._errors import DatabaseError
-from .._codec import Key, Record
+from .._codec import Key, Record, decode_record
 from .memory import MemoryBackend
 
 #: meta keys read at open time (get_meta is synchronous)
@@ -83,7 +84,21 @@ class IndexedDBBackend(MemoryBackend):
                 raise DatabaseError(
                     f"corrupt row in IndexedDB database {db_name!r}: {exc}", code="DATABASE_CORRUPT"
                 ) from exc
-            self._tables.setdefault(table, {})[key] = (codec, data)
+            self.create_table(table)
+            self._tables[table][key] = (codec, data)
+            # a corrupt row stays out of the indices; get() reports it as a typed error
+            with contextlib.suppress(DatabaseError):
+                self._docs[table].put(key, decode_record((codec, data)))
+        try:
+            for table in list(self._tables):
+                for prefix in ("indexes:", "schema:"):
+                    value = await bridge.getMeta(prefix + table)
+                    if value is not None:
+                        self._meta[prefix + table] = str(value)
+        except Exception as exc:
+            raise _js_error(exc, "open") from exc
+        self.restore_indexes()
+        self._undo.clear()
         return self
 
     # writes go to the mirror and to the uncommitted journal
@@ -91,8 +106,8 @@ class IndexedDBBackend(MemoryBackend):
         super().set_meta(key, value)
         self._meta_uncommitted[key] = value
 
-    def put(self, table: str, key: Key, record: Record) -> None:
-        super().put(table, key, record)
+    def put(self, table: str, key: Key, record: Record, value: Any = None) -> None:
+        super().put(table, key, record, value)
         self._uncommitted.append(
             {"op": "put", "table": table, "key": key, "codec": record[0], "data": record[1]}
         )

@@ -17,13 +17,16 @@ survives a crash or power loss, and other processes see only committed data.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 from ..._errors import DatabaseError
-from .._codec import Key, Record
+from .._codec import Key, Record, decode_record
+from .._query import Query, encode_cursor, parse_field
+from .._sql import hype_doc, index_columns, query_sql, rank_expr
 from ._base import StorageBackend
 
 FORMAT_VERSION = "1"
@@ -75,6 +78,7 @@ class SQLiteBackend(StorageBackend):
                 self.path, isolation_level=None, timeout=timeout, check_same_thread=False
             )
             db = self._db
+            db.create_function("hype_doc", 2, hype_doc, deterministic=True)
             if self.path != ":memory:":
                 db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
@@ -82,6 +86,10 @@ class SQLiteBackend(StorageBackend):
             db.execute("CREATE TABLE IF NOT EXISTS _hype_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             db.execute(
                 "CREATE TABLE IF NOT EXISTS _hype_tables (name TEXT PRIMARY KEY, sql_name TEXT NOT NULL UNIQUE)"
+            )
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS _hype_indexes (tbl TEXT NOT NULL, name TEXT NOT NULL, "
+                "fields TEXT NOT NULL, is_unique INTEGER NOT NULL, PRIMARY KEY (tbl, name))"
             )
             row = db.execute("SELECT value FROM _hype_meta WHERE key='format'").fetchone()
             if row is None:
@@ -99,6 +107,7 @@ class SQLiteBackend(StorageBackend):
             raise _wrap(exc, self.path) from exc
         self._names: dict[str, str] = {}
         self._in_tx = False
+        self.verify_indexes()
 
     # ---------------------------------------------------------------- helpers
     @property
@@ -189,13 +198,17 @@ class SQLiteBackend(StorageBackend):
             raise _wrap(exc, self.path) from exc
         return None if row is None else (row[0], row[1])
 
-    def put(self, table: str, key: Key, record: Record) -> None:
+    def put(self, table: str, key: Key, record: Record, value: object = None) -> None:
         name = self._table_sql(table, create=True)
+        conn = self._write()
         try:
-            self._write().execute(
-                f'INSERT OR REPLACE INTO "{name}" (key, codec, data) VALUES (?, ?, ?)',
+            conn.execute(
+                f'INSERT INTO "{name}" (key, codec, data) VALUES (?, ?, ?) '
+                "ON CONFLICT (key) DO UPDATE SET codec = excluded.codec, data = excluded.data",
                 (key, record[0], record[1]),
             )
+        except sqlite3.IntegrityError as exc:
+            raise self._unique_for(table, key, exc) from exc
         except sqlite3.Error as exc:
             raise _wrap(exc, self.path) from exc
 
@@ -228,6 +241,148 @@ class SQLiteBackend(StorageBackend):
             return int(self._conn.execute(f'SELECT count(*) FROM "{name}"').fetchone()[0])
         except sqlite3.Error as exc:
             raise _wrap(exc, self.path) from exc
+
+    # ------------------------------------------------------------ indices
+    @staticmethod
+    def _index_sql_name(table_sql: str, name: str, unique: bool) -> str:
+        digest = hashlib.sha1(name.encode("utf-8")).hexdigest()[:10]
+        return f"{'hxu' if unique else 'hxi'}_{table_sql}_{digest}"
+
+    def _create_index_sql(self, table_sql: str, name: str, paths: list[tuple[str, ...]], unique: bool) -> None:
+        conn = self._write()
+        cols = index_columns(paths)
+        conn.execute(
+            f'CREATE INDEX IF NOT EXISTS "{self._index_sql_name(table_sql, name, False)}" ON "{table_sql}" ({cols})'
+        )
+        if unique:
+            ranked = " AND ".join(f"{rank_expr(p)} != 0" for p in paths)
+            conn.execute(
+                f'CREATE UNIQUE INDEX IF NOT EXISTS "{self._index_sql_name(table_sql, name, True)}" '
+                f'ON "{table_sql}" ({cols}) WHERE {ranked}'
+            )
+
+    def create_index(self, table: str, name: str, fields: tuple[str, ...], unique: bool = False) -> None:
+        """Create the expression index ``name`` on ``fields`` (see :mod:`hypelua.storage._sql`).
+
+        Raises:
+            UniqueViolation: ``unique`` and existing rows share a value (nothing is created).
+        """
+        table_sql = self._table_sql(table, create=True)
+        assert table_sql is not None
+        paths = [parse_field(f) for f in fields]
+        self._write().execute("SAVEPOINT hype_index")
+        try:
+            self._create_index_sql(table_sql, name, paths, unique)
+            self._conn.execute(
+                "INSERT OR REPLACE INTO _hype_indexes VALUES (?, ?, ?, ?)",
+                (table, name, json.dumps(list(fields)), int(unique)),
+            )
+        except sqlite3.IntegrityError as exc:
+            self._conn.execute("ROLLBACK TO hype_index")
+            self._conn.execute("RELEASE hype_index")
+            raise self._unique_error(table, name, fields, None, exc) from exc
+        except sqlite3.Error as exc:
+            self._conn.execute("ROLLBACK TO hype_index")
+            self._conn.execute("RELEASE hype_index")
+            raise _wrap(exc, self.path) from exc
+        self._conn.execute("RELEASE hype_index")
+
+    def drop_index(self, table: str, name: str) -> bool:
+        table_sql = self._table_sql(table)
+        if table_sql is None:
+            return False
+        conn = self._write()
+        try:
+            cur = conn.execute("DELETE FROM _hype_indexes WHERE tbl=? AND name=?", (table, name))
+            for unique in (False, True):
+                conn.execute(f'DROP INDEX IF EXISTS "{self._index_sql_name(table_sql, name, unique)}"')
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        return cur.rowcount > 0
+
+    def indexes(self, table: str) -> list[dict[str, object]]:
+        """``[{"name", "fields", "unique"}]`` of ``table``'s indices, by name."""
+        try:
+            rows = self._conn.execute(
+                "SELECT name, fields, is_unique FROM _hype_indexes WHERE tbl=? ORDER BY name", (table,)
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        return [{"name": n, "fields": json.loads(f), "unique": bool(u)} for n, f, u in rows]
+
+    def verify_indexes(self) -> list[str]:
+        """Re-create registered indices missing from the file; returns the names re-created."""
+        repaired = []
+        try:
+            present = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type='index'")}
+            registry = self._conn.execute("SELECT tbl, name, fields, is_unique FROM _hype_indexes").fetchall()
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        for table, name, fields, unique in registry:
+            table_sql = self._table_sql(table)
+            if table_sql is None:
+                continue
+            wanted = [self._index_sql_name(table_sql, name, False)]
+            if unique:
+                wanted.append(self._index_sql_name(table_sql, name, True))
+            if not all(w in present for w in wanted):
+                self._create_index_sql(table_sql, name, [parse_field(f) for f in json.loads(fields)], bool(unique))
+                repaired.append(name)
+        if repaired:
+            self.commit()
+        return repaired
+
+    def _unique_error(self, table: str, name: str, fields: tuple[str, ...] | list[str], key: Key | None,
+                      exc: sqlite3.Error) -> DatabaseError:
+        from ..._errors import UniqueViolation
+
+        return UniqueViolation(
+            f"unique index {name!r} on table {table!r} already has a row with the same "
+            f"{', '.join(fields)}",
+            details={"table": table, "index": name, "fields": list(fields), "key": key, "sqlite": str(exc)},
+        )
+
+    def _unique_for(self, table: str, key: Key, exc: sqlite3.Error) -> DatabaseError:
+        text = str(exc)
+        for idx in self.indexes(table):
+            table_sql = self._table_sql(table) or ""
+            if self._index_sql_name(table_sql, str(idx["name"]), True) in text or idx["unique"]:
+                return self._unique_error(table, str(idx["name"]), list(idx["fields"]), key, exc)  # type: ignore[arg-type]
+        return _wrap(exc, self.path)
+
+    # ------------------------------------------------------------- queries
+    def query(self, query: Query) -> tuple[list[tuple[Key, object]], str | None]:
+        """Run ``query`` as SQL; returns decoded ``(key, value)`` rows and the next cursor."""
+        table_sql = self._table_sql(query.table)
+        if table_sql is None:
+            return [], None
+        sql, params = query_sql(query, table_sql)
+        try:
+            rows = self._conn.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        out = [(key, decode_record((codec, data))) for key, codec, data in rows]
+        cursor = None
+        if query.limit is not None and len(out) > query.limit:
+            out = out[: query.limit]
+            if out:
+                cursor = encode_cursor(query.sort_position(*out[-1]))
+        return out, cursor
+
+    def explain(self, query: Query) -> dict[str, object]:
+        """``{"plan": "index" | "full_scan", "index": name | None, "sql": ..., "detail": [...]}``."""
+        table_sql = self._table_sql(query.table)
+        if table_sql is None:
+            return {"plan": "full_scan", "index": None, "sql": None, "detail": ["no such table"]}
+        sql, params = query_sql(query, table_sql)
+        try:
+            detail = [str(r[-1]) for r in self._conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
+        except sqlite3.Error as exc:
+            raise _wrap(exc, self.path) from exc
+        names = {self._index_sql_name(table_sql, str(i["name"]), u): str(i["name"])
+                 for i in self.indexes(query.table) for u in (False, True)}
+        used = next((names[n] for line in detail for n in names if n in line), None)
+        return {"plan": "index" if used else "full_scan", "index": used, "sql": sql, "detail": detail}
 
     def commit(self) -> None:
         if self._in_tx:
