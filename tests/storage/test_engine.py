@@ -360,3 +360,51 @@ def test_memory_sqlite_and_reference_agree(tmp_path: Path) -> None:
             d.close()
 
     check()
+
+
+# ---------------------------------------------------------- export / import
+def test_export_import_between_backends(tmp_path: Path) -> None:
+    from hypelua import Runtime
+
+    src = Runtime(tmp_path / "src.db", stdout=lambda s: None)
+    src.execute("""
+        local k = 3
+        Memory.mul = function(x) return x * k end
+        Memory.raw = load(string.dump(function() return 'raw' end, true))
+        Memory.data = { list = {1, 2}, bin = '\\0\\255' }
+    """)
+    db = src.database
+    db.table("users").set("u1", {"name": "Ann", "age": 31})
+    db.create_index("users", "age")
+    db.define_schema("users", {"type": "object", "required": ["name"]}, version=3)
+    path = tmp_path / "export.json"
+    assert db.export_to(path) > 0
+    src.close()
+
+    for target in (":memory:", tmp_path / "dst.db"):
+        dst = Runtime(target, stdout=lambda s: None)
+        report = dst.database.import_data(path)
+        assert report["tables"] == 2 and report["functions"] == 2 and report["functions_from_source"] == 1
+        assert dst.execute("return Memory.mul(5), Memory.data.list[2], Memory.data.bin") == (15, 2, b"\x00\xff")
+        with pytest.raises(StorageError) as info:  # foreign bytecode without source: refused, not run
+            dst.execute("return Memory.raw()")
+        assert info.value.code == "BYTECODE_REJECTED"
+        assert dst.database.schema_version("users") == 3
+        assert dst.database.explain("users", {"field": "age", "operator": "=", "value": 31})["index"] == "age"
+        dst.close()
+    trusted = Runtime(":memory:", stdout=lambda s: None)
+    trusted.database.import_data(path, trust_bytecode=True)
+    assert trusted.execute("return Memory.raw()") == ("raw",)
+    trusted.close()
+
+
+@pytest.mark.parametrize("doc", ["not json", '{"format": "other"}',
+                                 '{"format": "hypelua-export", "version": 1, "tables": [{"name": "t", "rows": [[1]]}]}',
+                                 '{"format": "hypelua-export", "version": 1, "tables": [{"name": "t", '
+                                 '"rows": [["a", {"$bytes": "!!"}]]}]}'])
+def test_bad_imports_change_nothing(db: Database, doc: str) -> None:
+    db.table("t").set("keep", 1)
+    with pytest.raises(StorageError) as info:
+        db.import_data(doc)
+    assert info.value.code == "BAD_EXPORT"
+    assert db.table("t").keys() == ["keep"]

@@ -202,7 +202,8 @@ class Database:
             exc.details.update({"table": table, "key": key})
             raise
 
-    def set(self, table: str, key: Any, value: Any, *, compress: bool = False) -> None:
+    def set(self, table: str, key: Any, value: Any, *, compress: bool = False, trust_bytecode: bool = True
+            ) -> None:
         """Store plain data (or :class:`PersistedFunction` values) under ``(table, key)``.
 
         ``None`` deletes the key (like assigning ``nil`` in Lua).  Functions are
@@ -220,7 +221,7 @@ class Database:
         schema = self.schema_of(table)
         if schema is not None:
             schema.validate(table, key, value)
-        sign(self._hmac_key, value)
+        sign(self._hmac_key, value, trust_bytecode=trust_bytecode)
         record = encode_record(value, compress=compress, threshold=self.compress_threshold)
         self.backend.put(table, key, record, value)
         self._wrote(table, key)
@@ -586,6 +587,27 @@ class Database:
             total_rows += rows
         return {"backend": self.backend.name, "tables": tables, "rows": total_rows, "bytes_raw": total_raw,
                 "bytes_stored": total_stored, "ratio": round(total_raw / total_stored, 3) if total_stored else 1.0}
+
+    # ---------------------------------------------------------- export/import
+    def export_data(self) -> dict[str, Any]:
+        """The whole database as a portable document (see :mod:`hypelua.storage._transfer`)."""
+        from ._transfer import export_database
+
+        return export_database(self)
+
+    def export_to(self, path: str | Path) -> int:
+        """Write the export document to ``path`` (JSON); returns its size in bytes."""
+        from ._transfer import write_export
+
+        return write_export(self, path)
+
+    def import_data(self, doc: Any, *, trust_bytecode: bool = False, replace: bool = False) -> dict[str, Any]:
+        """Import an export document (or JSON text / a path) atomically.  See ``_transfer.import_database``."""
+        from ._transfer import import_database
+
+        if isinstance(doc, Path):
+            doc = doc.read_text("utf-8")
+        return import_database(self, doc, trust_bytecode=trust_bytecode, replace=replace)
 
     # ----------------------------------------------------------- durability
     def commit(self) -> None:

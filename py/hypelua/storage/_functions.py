@@ -59,10 +59,17 @@ def _walk(value: Any, visit: Callable[[PersistedFunction], None]) -> None:
             _walk(v, visit)
 
 
-def sign(key: bytes, value: Any) -> None:
-    """Set ``mac`` on every :class:`PersistedFunction` inside ``value`` (in place)."""
+def sign(key: bytes, value: Any, *, trust_bytecode: bool = True) -> None:
+    """Set ``mac`` on every :class:`PersistedFunction` inside ``value`` (in place).
+
+    With ``trust_bytecode=False`` functions carrying bytecode are left unsigned
+    (they will be refused when loaded unless rebuilt from source).
+    """
 
     def visit(fn: PersistedFunction) -> None:
+        if not trust_bytecode and fn.bytecode is not None:
+            fn.mac = ""
+            return
         fn.mac = compute_mac(key, fn)
 
     _walk(value, visit)

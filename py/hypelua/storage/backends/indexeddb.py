@@ -2,13 +2,19 @@
 
 The working set lives in memory (a :class:`MemoryBackend` mirror loaded at
 open); committed writes are queued and :meth:`IndexedDBBackend.flush` writes
-them in ONE IndexedDB readwrite transaction through the JavaScript bridge
-``web/src/idb.mjs``.  The bridge object has async methods:
+them as ONE journal record in ONE IndexedDB readwrite transaction through the
+JavaScript bridge ``web/src/idb.mjs`` — a 1000-operation batch costs one
+IndexedDB record, not 1000.  The bridge folds journal records into the
+``rows`` store later (compaction, idle time, crash-safe).  Bridge methods used
+here (all async):
 
-* ``open(name)``; ``loadAll()`` -> array of ``{table, key, codec, data}``
-* ``commit(ops)`` with ops ``{op: "put"|"delete", table, key, codec, data}``
-  (one transaction; resolves on ``complete``, rejects on error/abort)
-* ``getMeta(key)`` -> string or null; ``setMeta(key, value)``
+* ``open(name)``
+* ``loadColumns()`` -> ``{tables, keys, codecs, datas}`` (rows with the journal replayed)
+* ``loadMeta()`` -> array of ``{key, value}`` (every meta entry: HMAC key,
+  ``indexes:<table>``, ``schema:<table>``, ...)
+* ``commitColumns(tables, keys, codecs, datas, metaKeys, metaValues)``
+  (codec ``-1`` = delete; resolves on ``complete``, rejects on error/abort)
+* ``compact()`` -> ``{entries, ops}``
 
 Only this module touches Pyodide's FFI, so it is imported only in the browser
 (or under Pyodide in Node with ``fake-indexeddb``).
@@ -23,8 +29,10 @@ from ..._errors import DatabaseError
 from .._codec import Key, Record, decode_record
 from .memory import MemoryBackend
 
-#: meta keys read at open time (get_meta is synchronous)
-PRELOADED_META = ("hmac_key", "format")
+#: codec value the bridge reads as "delete"
+DELETE = -1
+
+_Pending = dict[tuple[str, Key], Record | None]
 
 
 def _js_error(exc: BaseException, what: str) -> DatabaseError:
@@ -47,14 +55,20 @@ class IndexedDBBackend(MemoryBackend):
         super().__init__()
         self._bridge = bridge
         self.db_name = db_name
-        self._uncommitted: list[dict[str, Any]] = []
-        self._queued: list[dict[str, Any]] = []
-        self._meta_uncommitted: dict[str, str] = {}
+        #: writes since the last commit: (table, key) -> record, or None for a delete
+        self._dirty: _Pending = {}
+        #: committed writes not yet durable
+        self._queued: _Pending = {}
+        self._meta_dirty: dict[str, str] = {}
         self._meta_queued: dict[str, str] = {}
 
     @classmethod
     async def open(cls, bridge: Any, db_name: str) -> IndexedDBBackend:
-        """Open (creating if needed) IndexedDB database ``hypelua:<db_name>`` and load it.
+        """Open (creating or upgrading if needed) IndexedDB database ``hypelua:<db_name>`` and load it.
+
+        Every meta entry is loaded, so the index definitions (``indexes:<table>``)
+        and schemas (``schema:<table>``) of every table are there, also of tables
+        without rows.
 
         Raises:
             DatabaseError: ``INDEXEDDB_ERROR`` if IndexedDB refuses, ``DATABASE_CORRUPT``
@@ -63,21 +77,27 @@ class IndexedDBBackend(MemoryBackend):
         self = cls(bridge, db_name)
         try:
             await bridge.open(db_name)
-            rows = await bridge.loadAll()
-            for key in PRELOADED_META:
-                value = await bridge.getMeta(key)
-                if value is not None:
-                    self._meta[key] = str(value)
+            cols = await bridge.loadColumns()
+            meta = await bridge.loadMeta()
+            tables = cols.tables.to_py()
+            keys = cols.keys.to_py()
+            codecs = cols.codecs.to_py()
+            datas = cols.datas
+            meta_entries = [(str(m.key), m.value) for m in meta]
         except Exception as exc:
             raise _js_error(exc, "open") from exc
-        for row in rows:
+        for key, value in meta_entries:
+            self._meta[key] = value if isinstance(value, str) else str(value)
+        for i, table in enumerate(tables):
             try:
-                table = str(row.table)
-                key = row.key
+                table = str(table)
+                key = keys[i]
                 if isinstance(key, float) and key.is_integer():
                     key = int(key)
-                codec = int(row.codec)
-                data = row.data
+                if not isinstance(key, (int, str)):
+                    raise TypeError(f"bad key {key!r}")
+                codec = int(codecs[i])
+                data = datas[i]
                 if not isinstance(data, str):
                     data = data.to_bytes()
             except Exception as exc:
@@ -89,33 +109,23 @@ class IndexedDBBackend(MemoryBackend):
             # a corrupt row stays out of the indices; get() reports it as a typed error
             with contextlib.suppress(DatabaseError):
                 self._docs[table].put(key, decode_record((codec, data)))
-        try:
-            for table in list(self._tables):
-                for prefix in ("indexes:", "schema:"):
-                    value = await bridge.getMeta(prefix + table)
-                    if value is not None:
-                        self._meta[prefix + table] = str(value)
-        except Exception as exc:
-            raise _js_error(exc, "open") from exc
         self.restore_indexes()
         self._undo.clear()
         return self
 
-    # writes go to the mirror and to the uncommitted journal
+    # ----------------------------------------- writes: mirror + uncommitted set
     def set_meta(self, key: str, value: str) -> None:
         super().set_meta(key, value)
-        self._meta_uncommitted[key] = value
+        self._meta_dirty[key] = value
 
     def put(self, table: str, key: Key, record: Record, value: Any = None) -> None:
         super().put(table, key, record, value)
-        self._uncommitted.append(
-            {"op": "put", "table": table, "key": key, "codec": record[0], "data": record[1]}
-        )
+        self._dirty[(table, key)] = record
 
     def delete(self, table: str, key: Key) -> bool:
         existed = super().delete(table, key)
         if existed:
-            self._uncommitted.append({"op": "delete", "table": table, "key": key})
+            self._dirty[(table, key)] = None
         return existed
 
     def drop_table(self, table: str) -> None:
@@ -125,44 +135,70 @@ class IndexedDBBackend(MemoryBackend):
 
     def commit(self) -> None:
         super().commit()
-        self._queued.extend(self._uncommitted)
-        self._uncommitted.clear()
-        self._meta_queued.update(self._meta_uncommitted)
-        self._meta_uncommitted.clear()
+        if self._dirty:
+            self._queued.update(self._dirty)
+            self._dirty = {}
+        if self._meta_dirty:
+            self._meta_queued.update(self._meta_dirty)
+            self._meta_dirty = {}
 
     def rollback(self) -> None:
         super().rollback()
-        self._uncommitted.clear()
-        self._meta_uncommitted.clear()
+        self._dirty = {}
+        self._meta_dirty = {}
 
     @property
     def pending(self) -> int:
-        """Number of committed operations not yet written to IndexedDB."""
+        """Number of committed writes not yet written to IndexedDB."""
         return len(self._queued) + len(self._meta_queued)
 
     async def flush(self) -> None:
-        """Commit, then write every queued operation in one IndexedDB transaction.
+        """Commit, then write every queued write as ONE journal record (one IndexedDB transaction).
 
-        On failure the operations stay queued (a later flush retries them) and
-        :class:`DatabaseError` is raised.
+        On failure the writes stay queued (a later flush retries them; newer
+        writes of the same keys win) and :class:`DatabaseError` is raised.
         """
         self.commit()
         if not self._queued and not self._meta_queued:
             return
-        import js
         from pyodide.ffi import to_js  # only available under Pyodide
 
         ops, meta = self._queued, self._meta_queued
-        self._queued, self._meta_queued = [], {}
+        self._queued, self._meta_queued = {}, {}
+        tables: list[str] = []
+        keys: list[Key] = []
+        codecs: list[int] = []
+        datas: list[str | bytes | None] = []
+        for (table, key), record in ops.items():
+            tables.append(table)
+            keys.append(key)
+            if record is None:
+                codecs.append(DELETE)
+                datas.append(None)
+            else:
+                codecs.append(record[0])
+                datas.append(record[1])
         try:
-            for key, value in meta.items():
-                await self._bridge.setMeta(key, value)
-            if ops:
-                await self._bridge.commit(to_js(ops, dict_converter=js.Object.fromEntries))
+            await self._bridge.commitColumns(
+                to_js(tables), to_js(keys), to_js(codecs), to_js(datas), to_js(list(meta)), to_js(list(meta.values()))
+            )
         except Exception as exc:
-            self._queued = ops + self._queued
-            self._meta_queued = {**meta, **self._meta_queued}
+            ops.update(self._queued)
+            meta.update(self._meta_queued)
+            self._queued, self._meta_queued = ops, meta
             raise _js_error(exc, "commit") from exc
+
+    async def compact(self) -> dict[str, int]:
+        """Flush, then fold the whole IndexedDB journal into the ``rows`` store now.
+
+        Returns ``{"entries", "ops"}`` folded.  Raises :class:`DatabaseError` ``INDEXEDDB_ERROR``.
+        """
+        await self.flush()
+        try:
+            done = await self._bridge.compact()
+            return {"entries": int(done.entries), "ops": int(done.ops)}
+        except Exception as exc:
+            raise _js_error(exc, "compaction") from exc
 
     def close(self) -> None:
         super().close()
