@@ -40,6 +40,7 @@ import base64
 import json
 import math
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -125,9 +126,17 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
-def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
+_JSON_SCALARS = frozenset((type(None), bool, int, str))
+
+OnFunction = Callable[[PersistedFunction], None] | None
+
+
+def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None, on_function: OnFunction = None) -> Any:
     """Plain data -> JSON-serialisable tagged form (see module docstring).
 
+    Args:
+        on_function: called with every :class:`PersistedFunction` met, before it
+            is encoded (the database signs functions this way, in the same walk).
     Raises:
         NotStorableError: unsupported type (Lua handles, userdata, coroutines),
             cycles, nesting deeper than :data:`MAX_DEPTH`, or bad map keys.
@@ -142,7 +151,9 @@ def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
     if t is bytes or t is bytearray or t is memoryview:
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
     if t is PersistedFunction:
-        return {"$function": _function_to_tagged(value, depth, path)}
+        if on_function is not None:
+            on_function(value)
+        return {"$function": _function_to_tagged(value, depth, path, on_function)}
     if t is list or t is tuple or t is dict:
         if depth >= MAX_DEPTH:
             raise NotStorableError(f"value nested deeper than {MAX_DEPTH} levels")
@@ -154,9 +165,11 @@ def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
             )
         path.add(id(value))
         try:
+            scalars = _JSON_SCALARS
             if t is dict:
                 if all(type(k) is str and not k.startswith("$") for k in value):
-                    return {k: to_tagged(v, depth + 1, path) for k, v in value.items()}
+                    return {k: v if type(v) in scalars else to_tagged(v, depth + 1, path, on_function)
+                            for k, v in value.items()}
                 pairs = []
                 for k, v in value.items():
                     if type(k) is bool or (type(k) is float and k != k) or type(k) not in (str, int, float):
@@ -164,9 +177,9 @@ def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
                             f"table keys must be strings or numbers, not {_type_name(k)}",
                             details={"key_type": _type_name(k)},
                         )
-                    pairs.append([to_tagged(k, depth + 1, path), to_tagged(v, depth + 1, path)])
+                    pairs.append([to_tagged(k, depth + 1, path), to_tagged(v, depth + 1, path, on_function)])
                 return {"$map": pairs}
-            return [to_tagged(v, depth + 1, path) for v in value]
+            return [v if type(v) in scalars else to_tagged(v, depth + 1, path, on_function) for v in value]
         finally:
             path.discard(id(value))
     raise NotStorableError(
@@ -175,7 +188,8 @@ def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None) -> Any:
     )
 
 
-def _function_to_tagged(fn: PersistedFunction, depth: int, path: set[int] | None) -> dict[str, Any]:
+def _function_to_tagged(fn: PersistedFunction, depth: int, path: set[int] | None,
+                        on_function: OnFunction = None) -> dict[str, Any]:
     ups = []
     for up in fn.upvalues:
         item: dict[str, Any] = {"name": up["name"]}
@@ -184,7 +198,7 @@ def _function_to_tagged(fn: PersistedFunction, depth: int, path: set[int] | None
         elif up.get("self"):
             item["self"] = True
         else:
-            item["value"] = to_tagged(up.get("value"), depth + 1, path)
+            item["value"] = to_tagged(up.get("value"), depth + 1, path, on_function)
         ups.append(item)
     out: dict[str, Any] = {"name": fn.name, "upvalues": ups, "mac": fn.mac}
     if fn.bytecode is not None:
@@ -203,47 +217,16 @@ def from_tagged(value: Any) -> Any:
         return [from_tagged(v) for v in value]
     if t is not dict:
         return value
-    if len(value) == 1:
-        ((tag, inner),) = value.items()
-        try:
-            if tag == "$bytes":
-                return base64.b64decode(inner, validate=True)
-            if tag == "$map":
-                return {from_tagged(k): from_tagged(v) for k, v in inner}
-            if tag == "$float":
-                return float(inner)
-            if tag == "$function":
-                return _function_from_tagged(inner)
-        except DatabaseError:
-            raise
-        except Exception as exc:
-            raise DatabaseError(f"corrupt stored value (bad {tag} tag): {exc}", code="DATABASE_CORRUPT") from exc
-    return {k: from_tagged(v) for k, v in value.items()}
+    try:
+        return _untag({k: from_tagged(v) for k, v in value.items()})
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        raise DatabaseError(f"corrupt stored value: {exc}", code="DATABASE_CORRUPT") from exc
 
 
-def _function_from_tagged(d: dict[str, Any]) -> PersistedFunction:
-    ups = []
-    for up in d.get("upvalues", []):
-        item = {"name": str(up["name"])}
-        if up.get("env"):
-            item["env"] = True
-        elif up.get("self"):
-            item["self"] = True
-        else:
-            item["value"] = from_tagged(up.get("value"))
-        ups.append(item)
-    bc = d.get("bytecode")
-    return PersistedFunction(
-        bytecode=base64.b64decode(bc, validate=True) if bc is not None else None,
-        source=d.get("source"),
-        name=str(d.get("name", "=(persisted)")),
-        upvalues=ups,
-        cfunction=d.get("cfunction"),
-        mac=str(d.get("mac", "")),
-    )
-
-
-def encode_record(value: Any, *, compress: bool = False, threshold: int | None = 1024) -> Record:
+def encode_record(value: Any, *, compress: bool = False, threshold: int | None = 1024,
+                  on_function: OnFunction = None) -> Record:
     """Plain data -> ``(codec, data)``.
 
     Args:
@@ -251,14 +234,54 @@ def encode_record(value: Any, *, compress: bool = False, threshold: int | None =
         compress: always zlib-compress.
         threshold: compress when the JSON text is larger than this many bytes
             (None disables automatic compression).
+        on_function: see :func:`to_tagged`.
     """
-    text = json.dumps(to_tagged(value), ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    text = _dumps(to_tagged(value, 0, None, on_function))
     if compress or (threshold is not None and len(text) > threshold):
         raw = text.encode("utf-8")
         packed = zlib.compress(raw, 6)
         if compress or len(packed) < len(raw):
             return (CODEC_ZLIB_JSON, packed)
     return (CODEC_JSON, text)
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+
+
+def _untag(d: dict[str, Any]) -> Any:
+    """``object_hook`` of the record decoder: turns tag objects back into values.
+
+    The JSON decoder calls it bottom-up, so the insides of a tag are already decoded.
+    """
+    if len(d) != 1:
+        return d
+    ((tag, inner),) = d.items()
+    if tag[:1] != "$":
+        return d
+    if tag == "$bytes":
+        return base64.b64decode(inner, validate=True)
+    if tag == "$map":
+        return {k: v for k, v in inner}
+    if tag == "$float":
+        return float(inner)
+    if tag == "$function":
+        return _function_from_decoded(inner)
+    return d
+
+
+def _function_from_decoded(d: dict[str, Any]) -> PersistedFunction:
+    bc = d.get("bytecode")
+    return PersistedFunction(
+        bytecode=base64.b64decode(bc, validate=True) if bc is not None else None,
+        source=d.get("source"),
+        name=str(d.get("name", "=(persisted)")),
+        upvalues=[dict(up) for up in d.get("upvalues", [])],
+        cfunction=d.get("cfunction"),
+        mac=str(d.get("mac", "")),
+    )
+
+
+_loads = json.JSONDecoder(object_hook=_untag).decode
 
 
 def decode_record(record: Record) -> Any:
@@ -272,7 +295,7 @@ def decode_record(record: Record) -> Any:
             text = zlib.decompress(raw).decode("utf-8")
         else:
             raise DatabaseError(f"unknown record codec {codec!r}", code="DATABASE_CORRUPT")
-        return from_tagged(json.loads(text))
+        return _loads(text)
     except DatabaseError:
         raise
     except Exception as exc:

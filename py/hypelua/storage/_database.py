@@ -11,8 +11,8 @@ from typing import Any
 
 from .._errors import DatabaseError, HypeError, StorageError
 from ._batch import BatchError, RowNotFound, apply_update, cause_of, check_op, describe_op
-from ._codec import CODEC_ZLIB_JSON, Key, PersistedFunction, decode_record, encode_record, normalize_key
-from ._functions import sign, verify
+from ._codec import CODEC_ZLIB_JSON, Key, PersistedFunction, Record, decode_record, encode_record, normalize_key
+from ._functions import signer, verify
 from ._query import Query, QueryError, parse_field
 from ._schema import MigrationError, TableSchema
 from .backends._base import StorageBackend
@@ -141,6 +141,7 @@ class Database:
                 except ValueError as exc:
                     raise DatabaseError("the stored HMAC key is corrupt", code="DATABASE_CORRUPT") from exc
         self._hmac_key = hmac_key
+        self._signer = signer(hmac_key)
         self._schemas: dict[str, TableSchema | None] = {}
         self._tx_depth = 0
         self._uncommitted = 0
@@ -213,18 +214,24 @@ class Database:
         Raises:
             NotStorableError: unsupported value, cycle, bad key.
         """
-        table = check_table_name(table)
-        key = normalize_key(key)
         if value is None:
             self.delete(table, key)
             return
+        table, key, record = self._prepare(table, key, value, compress, trust_bytecode)
+        self.backend.put(table, key, record, value)
+        self._wrote(table, key)
+
+    def _prepare(self, table: str, key: Any, value: Any, compress: bool = False, trust_bytecode: bool = True
+                 ) -> tuple[str, Key, Record]:
+        """Validate and encode one write: ``(table, key, record)`` (functions signed on the way)."""
+        table = check_table_name(table)
+        key = normalize_key(key)
         schema = self.schema_of(table)
         if schema is not None:
             schema.validate(table, key, value)
-        sign(self._hmac_key, value, trust_bytecode=trust_bytecode)
-        record = encode_record(value, compress=compress, threshold=self.compress_threshold)
-        self.backend.put(table, key, record, value)
-        self._wrote(table, key)
+        sign = self._signer if trust_bytecode else signer(self._hmac_key, trust_bytecode=False)
+        record = encode_record(value, compress=compress, threshold=self.compress_threshold, on_function=sign)
+        return table, key, record
 
     def delete(self, table: str, key: Any) -> bool:
         """Delete ``(table, key)``; returns whether it existed."""
@@ -340,11 +347,39 @@ class Database:
             f"operation {i} of the batch failed: {exc.message}; the batch was rolled back",
             details={"index": i, "op": describe_op(ops[i]), "cause": cause_of(exc)},
         )) as step:
+            group: list[tuple[Key, Record, Any]] = []
+            group_table = ""
+            group_start = 0
+
+            def flush_group() -> None:
+                if not group:
+                    return
+                try:
+                    self.backend.put_many(group_table, group)
+                except HypeError as exc:
+                    step(group_start + int(exc.details.pop("position", 0)))
+                    raise
+                self._wrote(group_table, None)
+                group.clear()
+
             for i, op in enumerate(ops):
                 step(i)
                 kind, table, key, value = check_op(op)
+                if kind == "set" and value is not None:
+                    table, key, record = self._prepare(table, key, value)
+                    if group and table != group_table:
+                        flush_group()
+                    if not group:
+                        group_table, group_start = table, i
+                    group.append((key, record, value))
+                    results.append(True)
+                    if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
+                        on_progress(i + 1, total)
+                    continue
+                flush_group()
+                step(i)
                 if kind == "set":
-                    self.set(table, key, value)
+                    self.delete(table, key)
                     results.append(True)
                 elif kind == "get":
                     results.append(self.get(table, key))
@@ -354,6 +389,7 @@ class Database:
                     results.append(self.update(table, key, value))
                 if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
                     on_progress(i + 1, total)
+            flush_group()
         return results
 
     @contextlib.contextmanager

@@ -59,8 +59,8 @@ def _walk(value: Any, visit: Callable[[PersistedFunction], None]) -> None:
             _walk(v, visit)
 
 
-def sign(key: bytes, value: Any, *, trust_bytecode: bool = True) -> None:
-    """Set ``mac`` on every :class:`PersistedFunction` inside ``value`` (in place).
+def signer(key: bytes, *, trust_bytecode: bool = True) -> Callable[[PersistedFunction], None]:
+    """A callback setting ``mac`` on one function (for ``encode_record(on_function=...)``).
 
     With ``trust_bytecode=False`` functions carrying bytecode are left unsigned
     (they will be refused when loaded unless rebuilt from source).
@@ -72,7 +72,12 @@ def sign(key: bytes, value: Any, *, trust_bytecode: bool = True) -> None:
             return
         fn.mac = compute_mac(key, fn)
 
-    _walk(value, visit)
+    return visit
+
+
+def sign(key: bytes, value: Any, *, trust_bytecode: bool = True) -> None:
+    """Set ``mac`` on every :class:`PersistedFunction` inside ``value`` (in place)."""
+    _walk(value, signer(key, trust_bytecode=trust_bytecode))
 
 
 def verify(key: bytes, value: Any, *, where: str = "") -> list[str]:

@@ -246,7 +246,9 @@ class Query:
              "order": "asc" | "desc" | {"field": "age", "direction": "desc"},
              "orderBy": "age", "limit": 100, "offset": 0, "cursor": "<from a previous page>"}
 
-        ``order`` as a plain direction sorts by the (first) condition's field.
+        Rows come sorted by ``orderBy`` (default: the first condition's field, so an
+        index on it serves the query like Dexie's ``where()``; with no condition: the
+        key), in ``order`` direction (default ascending), ties broken by key.
         Raises:
             QueryError: unknown keys, operators, bad paths, limit/offset out of range, bad cursor.
         """
@@ -276,8 +278,8 @@ class Query:
             if order not in ("asc", "desc"):
                 raise QueryError(f"order must be 'asc' or 'desc', not {order!r}", code="BAD_QUERY")
             descending = order == "desc"
-            if order_by is None and conds:
-                order_by = conds[0].field
+        if order_by is None and conds:
+            order_by = conds[0].field  # like Dexie's where(): index order of the first condition's field
         order_path: tuple[str, ...] = ()
         if order_by is not None:
             order_path = parse_field(order_by)

@@ -112,6 +112,22 @@ def condition_sql(cond: Condition) -> tuple[str, list[Any]]:
     return f"({r_sql} = ? AND {v_sql} {sql_op} ?)", [r, _param(want)]
 
 
+_FIXING_OPS = frozenset(("=", "<", "<=", ">", ">=", "between", "prefix"))
+
+
+def fixed_rank(query: Query) -> int | None:
+    """The rank every result row has on the order field, when a condition pins it."""
+    for cond in query.where:
+        if cond.path != query.order_path:
+            continue
+        if cond.op in _FIXING_OPS:
+            return RANK_STRING if cond.op == "prefix" else rank_of(
+                cond.value[0] if cond.op == "between" else cond.value)
+        if cond.op == "in" and len({rank_of(v) for v in cond.value}) == 1:
+            return rank_of(cond.value[0])
+    return None
+
+
 def query_sql(query: Query, table_sql: str, *, fetch_extra: bool = True) -> tuple[str, list[Any]]:
     """``SELECT key, codec, data`` for ``query`` on SQL table ``table_sql``.
 
@@ -124,18 +140,33 @@ def query_sql(query: Query, table_sql: str, *, fetch_extra: bool = True) -> tupl
         where.append(sql)
         params.extend(p)
     desc = " DESC" if query.descending else ""
+    cmp = "<" if query.descending else ">"
     if query.order_path:
         r_sql, v_sql = rank_expr(query.order_path), value_expr(query.order_path)
-        order = f"{r_sql}{desc}, {v_sql}{desc}, key{desc}"
+        fixed = fixed_rank(query)
+        if fixed is None:
+            order = f"{r_sql}{desc}, {v_sql}{desc}, key{desc}"
+        elif any(c.path == query.order_path and c.op == "=" for c in query.where):
+            order = f"key{desc}"  # one value: the index's key order is the order
+        else:
+            # every row has this rank: leaving R out of ORDER BY lets SQLite read the
+            # index in order instead of sorting the whole range
+            order = f"{v_sql}{desc}, key{desc}"
         if query.after is not None:
             rk, vk, (_, key) = query.after
-            where.append(f"({r_sql}, {v_sql}, key) {'<' if query.descending else '>'} (?, ?, ?)")
-            params.extend([rk, vk, key])
+            if fixed is None:
+                where.append(f"({r_sql}, {v_sql}, key) {cmp} (?, ?, ?)")
+                params.extend([rk, vk, key])
+            elif rk == fixed:
+                where.append(f"({v_sql}, key) {cmp} (?, ?)")
+                params.extend([vk, key])
+            elif (rk > fixed) != query.descending:
+                where.append("0")  # the cursor is past every row of this rank
     else:
         order = f"key{desc}"
         if query.after is not None:
             _, _, (_, key) = query.after
-            where.append(f"key {'<' if query.descending else '>'} ?")
+            where.append(f"key {cmp} ?")
             params.append(key)
     sql = f'SELECT key, codec, data FROM "{table_sql}"'
     if where:

@@ -13,6 +13,7 @@ import abc
 from collections.abc import Iterator
 from typing import Any
 
+from ..._errors import HypeError
 from .._codec import Key, Record
 from .._query import Query
 
@@ -55,6 +56,21 @@ class StorageBackend(abc.ABC):
         Raises:
             UniqueViolation: the row would break a unique index (nothing written).
         """
+
+    def put_many(self, table: str, items: list[tuple[Key, Record, Any]]) -> None:
+        """Write many ``(key, record, value)`` rows of one table.
+
+        Raises:
+            UniqueViolation: with ``details["position"]``, the index in ``items`` of
+                the offending row (earlier rows may have been written: the caller's
+                transaction rolls back).
+        """
+        for position, (key, record, value) in enumerate(items):
+            try:
+                self.put(table, key, record, value)
+            except HypeError as exc:
+                exc.details["position"] = position
+                raise
 
     @abc.abstractmethod
     def delete(self, table: str, key: Key) -> bool:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from ..._errors import DatabaseError
+from ..._errors import DatabaseError, HypeError
 from .._codec import Key, Record, decode_record
 from .memory import MemoryBackend
 
@@ -82,7 +82,7 @@ class IndexedDBBackend(MemoryBackend):
             tables = cols.tables.to_py()
             keys = cols.keys.to_py()
             codecs = cols.codecs.to_py()
-            datas = cols.datas
+            datas = cols.datas.to_py()
             meta_entries = [(str(m.key), m.value) for m in meta]
         except Exception as exc:
             raise _js_error(exc, "open") from exc
@@ -99,7 +99,7 @@ class IndexedDBBackend(MemoryBackend):
                 codec = int(codecs[i])
                 data = datas[i]
                 if not isinstance(data, str):
-                    data = data.to_bytes()
+                    data = bytes(data)  # Uint8Array -> memoryview -> bytes
             except Exception as exc:
                 raise DatabaseError(
                     f"corrupt row in IndexedDB database {db_name!r}: {exc}", code="DATABASE_CORRUPT"
@@ -121,6 +121,19 @@ class IndexedDBBackend(MemoryBackend):
     def put(self, table: str, key: Key, record: Record, value: Any = None) -> None:
         super().put(table, key, record, value)
         self._dirty[(table, key)] = record
+
+    def put_many(self, table: str, items: list[tuple[Key, Record, Any]]) -> None:
+        try:
+            super().put_many(table, items)
+        except HypeError as exc:
+            # rows before the failing one may be in the mirror: keep the dirty set in step
+            # (the caller's transaction rolls back, which clears both)
+            for key, record, _ in items[: int(exc.details.get("position", len(items)))]:
+                self._dirty[(table, key)] = record
+            raise
+        dirty = self._dirty
+        for key, record, _ in items:
+            dirty[(table, key)] = record
 
     def delete(self, table: str, key: Key) -> bool:
         existed = super().delete(table, key)

@@ -212,6 +212,28 @@ class SQLiteBackend(StorageBackend):
         except sqlite3.Error as exc:
             raise _wrap(exc, self.path) from exc
 
+    def put_many(self, table: str, items: list[tuple[Key, Record, object]]) -> None:
+        """One ``executemany`` for the group; on a unique violation, replay to find the row."""
+        name = self._table_sql(table, create=True)
+        conn = self._write()
+        conn.execute("SAVEPOINT hype_many")
+        try:
+            conn.executemany(
+                f'INSERT INTO "{name}" (key, codec, data) VALUES (?, ?, ?) '
+                "ON CONFLICT (key) DO UPDATE SET codec = excluded.codec, data = excluded.data",
+                [(key, record[0], record[1]) for key, record, _ in items],
+            )
+        except sqlite3.IntegrityError:
+            conn.execute("ROLLBACK TO hype_many")
+            conn.execute("RELEASE hype_many")
+            super().put_many(table, items)  # raises at the offending row, with its position
+            raise AssertionError("executemany failed but no row did") from None
+        except sqlite3.Error as exc:
+            conn.execute("ROLLBACK TO hype_many")
+            conn.execute("RELEASE hype_many")
+            raise _wrap(exc, self.path) from exc
+        conn.execute("RELEASE hype_many")
+
     def delete(self, table: str, key: Key) -> bool:
         name = self._table_sql(table)
         if name is None:
