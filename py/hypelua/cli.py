@@ -34,7 +34,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
     try:
         with Runtime(args.database, max_memory=args.max_memory) as rt:
-            rt.execute_file(args.file, *args.args)
+            rt.run_main(args.file, *args.args)  # drives the event loop until idle (issue 4)
     except HypeError as exc:
         _print_error(exc)
         return 1

@@ -1,0 +1,2 @@
+-- hype.promise: the Promise class of hype.loop (installed by the runtime).
+return package.loaded["hype.promise"] or require("hype.loop").Promise

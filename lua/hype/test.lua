@@ -1,0 +1,841 @@
+-- hype.test: a Jest/busted-style test framework running on hype.loop.
+--
+-- Globals installed by install():
+--   describe/context(name, fn), it/test/spec(name, fn [, timeout_ms]), pending(name),
+--   xit/xdescribe (skipped), before_each/beforeEach, after_each/afterEach,
+--   setup/before_all/beforeAll/lazy_setup/strict_setup, teardown/after_all/afterAll/
+--   lazy_teardown/strict_teardown, expect, assert (luassert-compatible, still callable
+--   like the builtin), spy, stub, mock, match.
+--
+-- Async tests: a test function taking a parameter gets `done` (call done() or
+-- done(err) / done.fail(msg)); a test may also return a promise or call
+-- await(p) directly (every test body runs as an async function).  Each test
+-- has a timeout (default 5000 ms; third argument of it(), or --timeout).
+--
+-- Jest negation: `expect(x).never:toBe(y)` (also `expect(x)["not"]:toBe(y)`
+-- and `expect(x):never():toBe(y)`); `not` is a Lua keyword.
+-- Matchers: toBe toEqual toStrictEqual toBeTruthy toBeFalsy toBeNil
+-- (toBeNull/toBeUndefined) toBeDefined toContain toContainEqual toMatch
+-- toThrow toBeCloseTo toHaveLength toBeGreaterThan(OrEqual) toBeLessThan(OrEqual)
+-- toBeType toBeInstanceOf toHaveProperty toBeNaN toHaveBeenCalled
+-- toHaveBeenCalledTimes toHaveBeenCalledWith toHaveBeenLastCalledWith
+-- toHaveReturnedWith; async: expect(p).resolves:toBe(v) / .rejects (return or await it).
+
+local loop = package.loaded["hype.loop"]
+local Promise = loop.Promise
+local builtin_assert = assert
+local unpack, pack = table.unpack, table.pack
+
+local T = {}
+
+------------------------------------------------------------------ formatting
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys, function(a, b)
+    local ta, tb = type(a), type(b)
+    if ta ~= tb then return ta < tb end
+    if ta == "number" or ta == "string" then return a < b end
+    return tostring(a) < tostring(b)
+  end)
+  return keys
+end
+
+local function inspect(v, depth, seen)
+  depth, seen = depth or 0, seen or {}
+  local tv = type(v)
+  if tv == "string" then return string.format("%q", v) end
+  if tv ~= "table" then return tostring(v) end
+  local mt = getmetatable(v)
+  if mt and mt.__tostring then return tostring(v) end
+  if seen[v] then return "<cycle>" end
+  if depth > 4 then return "{...}" end
+  seen[v] = true
+  local parts, n = {}, #v
+  for i = 1, n do parts[#parts + 1] = inspect(v[i], depth + 1, seen) end
+  for _, k in ipairs(sorted_keys(v)) do
+    if not (math.type(k) == "integer" and k >= 1 and k <= n) then
+      local key = (type(k) == "string" and k:match("^[%a_][%w_]*$")) and k or "[" .. inspect(k, depth + 1, seen) .. "]"
+      parts[#parts + 1] = key .. " = " .. inspect(v[k], depth + 1, seen)
+    end
+    if #parts > 40 then parts[#parts + 1] = "..."; break end
+  end
+  seen[v] = nil
+  return "{ " .. table.concat(parts, ", ") .. " }"
+end
+T.inspect = inspect
+
+------------------------------------------------------------------- matchers
+local MATCHER = setmetatable({}, { __mode = "k" }) -- argument matchers (match._ etc.)
+
+local function deep_equal(a, b, strict, seen)
+  if MATCHER[b] then return MATCHER[b](a) end
+  if MATCHER[a] then return MATCHER[a](b) end
+  if a == b then return true end
+  if type(a) ~= "table" or type(b) ~= "table" then
+    return a ~= a and b ~= b -- NaN equals NaN
+  end
+  if strict and getmetatable(a) ~= getmetatable(b) then return false end
+  seen = seen or {}
+  if seen[a] == b then return true end
+  seen[a] = b
+  for k, v in pairs(a) do
+    if not deep_equal(v, rawget(b, k), strict, seen) then return false end
+  end
+  for k in pairs(b) do
+    if rawget(a, k) == nil then return false end
+  end
+  return true
+end
+T.deep_equal = deep_equal
+
+-- location of the first frame outside this file (the spec line)
+local function where()
+  for level = 3, 40 do
+    local info = debug.getinfo(level, "Sl")
+    if not info then break end
+    if info.currentline and info.currentline > 0 and not info.short_src:find("hype[/\\]test%.lua$")
+      and info.what ~= "C" then
+      return info.short_src .. ":" .. info.currentline .. ": "
+    end
+  end
+  return ""
+end
+
+local function fail(msg)
+  error(where() .. msg, 0)
+end
+T.fail = fail
+
+local function error_text(e)
+  if type(e) == "string" then return e end
+  return loop.describe(e)
+end
+
+local function strip_position(msg)
+  if type(msg) ~= "string" then return msg end
+  return (msg:gsub("^[^\n]-:%d+: ", "", 1))
+end
+
+local function call_count(s)
+  return #s.calls
+end
+
+local function is_spy(v)
+  return type(v) == "table" and rawget(v, "__spy") == true
+end
+
+local function calls_with(s, args)
+  for _, c in ipairs(s.calls) do
+    if c.n == args.n or (c.n >= args.n and args.n == 0 and false) then
+      local ok = true
+      for i = 1, math.max(c.n, args.n) do
+        if not deep_equal(c[i], args[i]) then ok = false; break end
+      end
+      if ok then return true end
+    end
+  end
+  return false
+end
+
+local function fmt_args(args)
+  local parts = {}
+  for i = 1, args.n do parts[i] = inspect(args[i]) end
+  return "(" .. table.concat(parts, ", ") .. ")"
+end
+
+-- each matcher: function(actual, ...) -> pass, message_if_failed, message_if_negated_failed
+local M = {}
+function M.toBe(a, e)
+  return a == e or (a ~= a and e ~= e), ("expected %s to be %s"):format(inspect(a), inspect(e)),
+    ("expected %s not to be %s"):format(inspect(a), inspect(e))
+end
+function M.toEqual(a, e)
+  return deep_equal(a, e), ("expected %s to equal %s"):format(inspect(a), inspect(e)),
+    ("expected %s not to equal %s"):format(inspect(a), inspect(e))
+end
+function M.toStrictEqual(a, e)
+  return deep_equal(a, e, true), ("expected %s to strictly equal %s"):format(inspect(a), inspect(e)),
+    ("expected %s not to strictly equal %s"):format(inspect(a), inspect(e))
+end
+function M.toBeTruthy(a)
+  return not not a, ("expected %s to be truthy"):format(inspect(a)), ("expected %s to be falsy"):format(inspect(a))
+end
+function M.toBeFalsy(a)
+  return not a, ("expected %s to be falsy"):format(inspect(a)), ("expected %s to be truthy"):format(inspect(a))
+end
+function M.toBeNil(a)
+  return a == nil, ("expected %s to be nil"):format(inspect(a)), "expected a value, got nil"
+end
+M.toBeNull, M.toBeUndefined = M.toBeNil, M.toBeNil
+function M.toBeDefined(a)
+  return a ~= nil, "expected a value, got nil", ("expected %s to be nil"):format(inspect(a))
+end
+function M.toBeNaN(a)
+  return a ~= a, ("expected %s to be NaN"):format(inspect(a)), "expected a number, got NaN"
+end
+function M.toContain(a, item)
+  local pass = false
+  if type(a) == "string" then
+    pass = type(item) == "string" and a:find(item, 1, true) ~= nil
+  elseif type(a) == "table" then
+    for _, v in pairs(a) do if v == item then pass = true; break end end
+  end
+  return pass, ("expected %s to contain %s"):format(inspect(a), inspect(item)),
+    ("expected %s not to contain %s"):format(inspect(a), inspect(item))
+end
+function M.toContainEqual(a, item)
+  local pass = false
+  if type(a) == "table" then
+    for _, v in pairs(a) do if deep_equal(v, item) then pass = true; break end end
+  end
+  return pass, ("expected %s to contain an item equal to %s"):format(inspect(a), inspect(item)),
+    ("expected %s not to contain an item equal to %s"):format(inspect(a), inspect(item))
+end
+function M.toMatch(a, pattern)
+  local pass = type(a) == "string" and a:match(pattern) ~= nil
+  return pass, ("expected %s to match pattern %s"):format(inspect(a), inspect(pattern)),
+    ("expected %s not to match pattern %s"):format(inspect(a), inspect(pattern))
+end
+function M.toThrow(fn, expected)
+  if type(fn) ~= "function" and not (getmetatable(fn) or {}).__call then
+    return false, "toThrow expects a function, got " .. type(fn), "toThrow expects a function"
+  end
+  local ok, err = pcall(fn)
+  if ok then
+    return false, "expected the function to throw", "expected the function not to throw"
+  end
+  if expected == nil then
+    return true, "", "expected the function not to throw, it threw: " .. error_text(err)
+  end
+  local pass
+  if type(expected) == "string" then
+    local text = error_text(err)
+    pass = text:find(expected, 1, true) ~= nil or text:match(expected) ~= nil
+  else
+    pass = deep_equal(err, expected) or rawequal(getmetatable(err), expected)
+  end
+  return pass, ("expected the error %s to match %s"):format(inspect(err), inspect(expected)),
+    ("expected the error %s not to match %s"):format(inspect(err), inspect(expected))
+end
+M.toThrowError = M.toThrow
+function M.toBeCloseTo(a, e, digits)
+  digits = digits or 2
+  local pass = type(a) == "number" and type(e) == "number" and math.abs(a - e) < 10 ^ -digits / 2
+  return pass, ("expected %s to be close to %s (%d digits)"):format(inspect(a), inspect(e), digits),
+    ("expected %s not to be close to %s (%d digits)"):format(inspect(a), inspect(e), digits)
+end
+function M.toHaveLength(a, n)
+  local len = (type(a) == "string" or type(a) == "table") and #a or nil
+  return len == n, ("expected length %s, got %s"):format(inspect(n), inspect(len)),
+    ("expected length not to be %s"):format(inspect(n))
+end
+local function cmp(name, op)
+  M[name] = function(a, e)
+    local pass = type(a) == "number" and type(e) == "number" and op(a, e)
+    return pass, ("expected %s %s %s"):format(inspect(a), name, inspect(e)),
+      ("expected %s not %s %s"):format(inspect(a), name, inspect(e))
+  end
+end
+cmp("toBeGreaterThan", function(a, b) return a > b end)
+cmp("toBeGreaterThanOrEqual", function(a, b) return a >= b end)
+cmp("toBeLessThan", function(a, b) return a < b end)
+cmp("toBeLessThanOrEqual", function(a, b) return a <= b end)
+function M.toBeType(a, t)
+  local actual = math.type(a) == t and t or type(a)
+  return actual == t or type(a) == t, ("expected type %s, got %s"):format(t, type(a)),
+    ("expected type not to be %s"):format(t)
+end
+function M.toBeInstanceOf(a, cls)
+  local mt = getmetatable(a)
+  local seen = 0
+  while mt and seen < 20 do
+    if mt == cls or mt.__index == cls then return true, "", "expected value not to be an instance" end
+    local parent = getmetatable(mt)
+    mt = parent and (type(parent.__index) == "table" and parent.__index or parent) or nil
+    seen = seen + 1
+  end
+  return false, "expected " .. inspect(a) .. " to be an instance of the given class", ""
+end
+function M.toHaveProperty(a, key, ...)
+  local has_value = select("#", ...) > 0
+  local cur = a
+  local path = type(key) == "table" and key or {}
+  if type(key) ~= "table" then
+    for part in tostring(key):gmatch("[^%.]+") do path[#path + 1] = tonumber(part) or part end
+  end
+  for _, k in ipairs(path) do
+    if type(cur) ~= "table" then cur = nil; break end
+    cur = cur[k]
+  end
+  local pass = cur ~= nil and (not has_value or deep_equal(cur, (...)))
+  return pass, ("expected property %s%s"):format(inspect(key), has_value and (" = " .. inspect((...))) or ""),
+    ("expected no property %s"):format(inspect(key))
+end
+function M.toHaveBeenCalled(s)
+  return call_count(s) > 0, "expected the spy to have been called",
+    ("expected the spy not to have been called, it was called %d times"):format(call_count(s))
+end
+function M.toHaveBeenCalledTimes(s, n)
+  return call_count(s) == n, ("expected %d calls, got %d"):format(n, call_count(s)),
+    ("expected not %d calls"):format(n)
+end
+function M.toHaveBeenCalledWith(s, ...)
+  local args = pack(...)
+  return calls_with(s, args), "expected the spy to have been called with " .. fmt_args(args),
+    "expected the spy not to have been called with " .. fmt_args(args)
+end
+function M.toHaveBeenLastCalledWith(s, ...)
+  local args = pack(...)
+  local last = s.calls[#s.calls]
+  local pass = last ~= nil and deep_equal({ unpack(last, 1, last.n) }, { unpack(args, 1, args.n) })
+  return pass, "expected the last call to be " .. fmt_args(args), "expected the last call not to be " .. fmt_args(args)
+end
+function M.toHaveReturnedWith(s, v)
+  local pass = false
+  for _, r in ipairs(s.returnvals) do if deep_equal(r[1], v) then pass = true end end
+  return pass, "expected the spy to have returned " .. inspect(v), "expected the spy not to have returned " .. inspect(v)
+end
+T.matchers = M
+
+local ExpectMT = {}
+local function make_expect(actual, negated, mode)
+  return setmetatable({ actual = actual, negated = negated, mode = mode }, ExpectMT)
+end
+ExpectMT.__call = function(self) return self end
+ExpectMT.__index = function(self, key)
+  local actual, negated, mode = rawget(self, "actual"), rawget(self, "negated"), rawget(self, "mode")
+  if key == "never" or key == "not" or key == "not_" then return make_expect(actual, not negated, mode) end
+  if key == "resolves" or key == "rejects" then return make_expect(actual, negated, key) end
+  local m = M[key]
+  if m == nil then return nil end
+  return function(_, ...)
+    local args = pack(...)
+    local function check(value)
+      local pass, msg, negmsg = m(value, unpack(args, 1, args.n))
+      if (not not pass) == negated then fail(negated and negmsg or msg) end
+    end
+    if mode == nil then return check(actual) end
+    -- .resolves / .rejects: a promise the test returns or awaits
+    local loc = where()
+    return Promise.resolve(actual):next(function(v)
+      if mode == "rejects" then error(loc .. "expected the promise to reject, it resolved with " .. inspect(v), 0) end
+      check(v)
+    end, function(r)
+      if mode == "resolves" then error(loc .. "expected the promise to resolve, it rejected with " .. error_text(r), 0) end
+      check(r)
+    end)
+  end
+end
+
+--- expect(actual) -> Jest-style expectation.
+function T.expect(actual)
+  return make_expect(actual, false, nil)
+end
+
+--- expect.extend({ name = function(actual, ...) return pass, msg, negmsg end })
+function T.extend(matchers)
+  for k, v in pairs(matchers) do M[k] = v end
+end
+
+---------------------------------------------------------------------- spies
+local Spy = {}
+Spy.__index = Spy
+Spy.__call = function(self, ...)
+  local args = pack(...)
+  self.calls[#self.calls + 1] = args
+  local ret
+  if self.callback then ret = pack(self.callback(...)) else ret = pack() end
+  self.returnvals[#self.returnvals + 1] = ret
+  return unpack(ret, 1, ret.n)
+end
+
+local function new_spy(fn)
+  return setmetatable({ __spy = true, calls = {}, returnvals = {}, callback = fn }, Spy)
+end
+
+function Spy:clear() self.calls = {}; self.returnvals = {}; return self end
+function Spy:revert()
+  if self.target then rawset(self.target, self.key, self.original) end
+  return self.original
+end
+function Spy:called(n)
+  if n == nil then return #self.calls > 0 end
+  return #self.calls == n
+end
+function Spy:called_with(...) return calls_with(self, pack(...)) end
+function Spy:returned_with(...)
+  local want = pack(...)
+  for _, r in ipairs(self.returnvals) do
+    local ok = true
+    for i = 1, math.max(r.n, want.n) do if not deep_equal(r[i], want[i]) then ok = false end end
+    if ok then return true end
+  end
+  return false
+end
+function Spy:returns(...)
+  local vals = pack(...)
+  self.callback = function() return unpack(vals, 1, vals.n) end
+  return self
+end
+function Spy:invokes(fn) self.callback = fn; return self end
+Spy.mockReturnValue = Spy.returns
+Spy.mockImplementation = Spy.invokes
+Spy.mockClear = Spy.clear
+
+local spies = {} -- spies/stubs to revert after each test (spy.on, stub)
+
+local spy = setmetatable({}, { __call = function(_, fn) return new_spy(fn) end })
+function spy.new(fn) return new_spy(fn) end
+function spy.on(target, key)
+  local s = new_spy(target[key])
+  s.target, s.key, s.original = target, key, target[key]
+  rawset(target, key, s)
+  spies[#spies + 1] = s
+  return s
+end
+function spy.is_spy(v) return is_spy(v) end
+
+local function new_stub(target, key, ...)
+  local vals = pack(...)
+  local s = new_spy(function() return unpack(vals, 1, vals.n) end)
+  if target ~= nil then
+    s.target, s.key, s.original = target, key, target[key]
+    rawset(target, key, s)
+    spies[#spies + 1] = s
+  end
+  return s
+end
+local stub = setmetatable({ new = new_stub }, { __call = function(_, ...) return new_stub(...) end })
+
+local mock = setmetatable({}, { __call = function(_, tbl, dostub)
+  for k, v in pairs(tbl) do
+    if type(v) == "function" then
+      if dostub then new_stub(tbl, k) else spy.on(tbl, k) end
+    end
+  end
+  return tbl
+end })
+function mock.revert(tbl)
+  for k, v in pairs(tbl) do
+    if is_spy(v) then v:revert() end
+  end
+  return tbl
+end
+function mock.clear(tbl)
+  for _, v in pairs(tbl) do if is_spy(v) then v:clear() end end
+  return tbl
+end
+
+local function revert_spies()
+  for i = #spies, 1, -1 do spies[i]:revert() end
+  spies = {}
+end
+
+-- match: argument matchers for called_with / same
+local match = {}
+local function matcher(fn) local m = setmetatable({}, { __tostring = function() return "<matcher>" end })
+  MATCHER[m] = fn
+  return m
+end
+match._ = matcher(function() return true end)
+match.is_truthy = function() return matcher(function(v) return not not v end) end
+match.is_falsy = function() return matcher(function(v) return not v end) end
+match.is_nil = function() return matcher(function(v) return v == nil end) end
+match.is_not_nil = function() return matcher(function(v) return v ~= nil end) end
+match.is_same = function(e) return matcher(function(v) return deep_equal(v, e) end) end
+match.is_equal = function(e) return matcher(function(v) return v == e end) end
+match.matches = function(p) return matcher(function(v) return type(v) == "string" and v:match(p) ~= nil end) end
+for _, t in ipairs({ "string", "number", "table", "function", "boolean", "userdata", "thread" }) do
+  match["is_" .. t] = function() return matcher(function(v) return type(v) == t end) end
+end
+match.is_ref = function(e) return matcher(function(v) return rawequal(v, e) end) end
+match.any = match._
+match.all_of = function(...)
+  local ms = { ... }
+  return matcher(function(v) for _, m in ipairs(ms) do if not MATCHER[m](v) then return false end end return true end)
+end
+
+------------------------------------------------------------- luassert-compatible
+local MODIFIERS = { is = true, are = true, was = true, were = true, has = true, have = true, does = true,
+  ["do"] = true, to = true, be = true, been = true, the = true, a = true, an = true }
+local ALIASES = { equals = "equal", errors = "error", has_error = "error", throws = "error", throw = "error",
+  same = "same", truthy = "truthy", falsy = "falsy", near = "near", matches = "matches", match = "matches",
+  called_with = "called_with", returned_with = "returned_with", error_matches = "error_matches",
+  errors_matches = "error_matches", error_match = "error_matches", callable = "callable" }
+
+local ARITY = { ["true"] = 1, ["false"] = 1, ["nil"] = 1, truthy = 1, falsy = 1, callable = 1, same = 2,
+  equal = 2, near = 3, unique = 2, string = 1, number = 1, table = 1, ["function"] = 1, boolean = 1,
+  userdata = 1, thread = 1 }
+local A = {} -- assertion name -> function(state, ...) -> pass, msg, negmsg
+A["true"] = function(_, v) return v == true, "expected true, got " .. inspect(v), "expected not true" end
+A["false"] = function(_, v) return v == false, "expected false, got " .. inspect(v), "expected not false" end
+A["nil"] = function(_, v) return v == nil, "expected nil, got " .. inspect(v), "expected a non-nil value" end
+A.truthy = function(_, v) return not not v, "expected a truthy value, got " .. inspect(v), "expected a falsy value, got " .. inspect(v) end
+A.falsy = function(_, v) return not v, "expected a falsy value, got " .. inspect(v), "expected a truthy value, got " .. inspect(v) end
+A.same = function(_, e, a)
+  return deep_equal(e, a), ("Expected objects to be the same.\nPassed in:\n%s\nExpected:\n%s"):format(inspect(a), inspect(e)),
+    ("Expected objects to not be the same.\nPassed in:\n%s\nDid not expect:\n%s"):format(inspect(a), inspect(e))
+end
+A.equal = function(_, e, a)
+  return e == a, ("Expected objects to be equal.\nPassed in:\n%s\nExpected:\n%s"):format(inspect(a), inspect(e)),
+    ("Expected objects to not be equal.\nPassed in:\n%s\nDid not expect:\n%s"):format(inspect(a), inspect(e))
+end
+A.unique = function(_, list, deep)
+  for i = 1, #list do for j = i + 1, #list do
+    if (deep and deep_equal(list[i], list[j])) or list[i] == list[j] then
+      return false, "expected a list of unique values, " .. inspect(list[i]) .. " repeats", ""
+    end
+  end end
+  return true, "", "expected a list with duplicates"
+end
+A.near = function(_, e, a, tol)
+  local pass = type(a) == "number" and math.abs(a - e) <= tol
+  return pass, ("expected %s to be within %s of %s"):format(inspect(a), inspect(tol), inspect(e)),
+    ("expected %s not to be within %s of %s"):format(inspect(a), inspect(tol), inspect(e))
+end
+A.matches = function(_, pattern, s, init, plain)
+  local pass = type(s) == "string" and s:find(pattern, init, plain) ~= nil
+  return pass, ("expected %s to match %s"):format(inspect(s), inspect(pattern)),
+    ("expected %s not to match %s"):format(inspect(s), inspect(pattern))
+end
+A.callable = function(_, v)
+  local pass = type(v) == "function" or ((getmetatable(v) or {}).__call ~= nil)
+  return pass, "expected a callable, got " .. type(v), "expected a non-callable"
+end
+A.error = function(_, fn, expected)
+  local ok, err = pcall(fn)
+  if ok then return false, "expected an error", "expected no error" end
+  if expected == nil then return true, "", "expected no error, got: " .. error_text(err) end
+  local pass
+  if type(expected) == "string" and type(err) == "string" then
+    pass = err == expected or strip_position(err) == expected
+  else
+    pass = deep_equal(err, expected)
+  end
+  return pass, ("expected error %s, got %s"):format(inspect(expected), inspect(err)),
+    ("expected an error other than %s"):format(inspect(expected))
+end
+A.error_matches = function(_, fn, pattern, init, plain)
+  local ok, err = pcall(fn)
+  if ok then return false, "expected an error", "expected no error" end
+  local text = error_text(err)
+  local pass = text:find(pattern, init, plain) ~= nil
+  return pass, ("expected error %s to match %s"):format(inspect(text), inspect(pattern)),
+    ("expected error %s not to match %s"):format(inspect(text), inspect(pattern))
+end
+for _, t in ipairs({ "string", "number", "table", "function", "boolean", "userdata", "thread" }) do
+  A[t] = function(_, v) return type(v) == t, ("expected a %s, got %s"):format(t, type(v)),
+    ("expected not a %s"):format(t) end
+end
+-- spy assertions (assert.spy(s).was.called(n))
+local function spy_of(state)
+  local s = state.spy
+  if not is_spy(s) then fail("assert.spy(x): x is not a spy") end
+  return s
+end
+A.called = function(state, n)
+  local s = spy_of(state)
+  local c = call_count(s)
+  if n == nil then return c > 0, "expected the spy to be called", ("expected the spy not to be called, it was called %d times"):format(c) end
+  return c == n, ("expected %d calls, got %d"):format(n, c), ("expected not %d calls"):format(n)
+end
+A.called_with = function(state, ...)
+  local args = pack(...)
+  return calls_with(spy_of(state), args), "expected the spy to be called with " .. fmt_args(args),
+    "expected the spy not to be called with " .. fmt_args(args)
+end
+A.returned_with = function(state, ...)
+  local args = pack(...)
+  return spy_of(state):returned_with(...), "expected the spy to have returned " .. fmt_args(args),
+    "expected the spy not to have returned " .. fmt_args(args)
+end
+A.called_at_least = function(state, n) local c = call_count(spy_of(state)); return c >= n, ("expected at least %d calls, got %d"):format(n, c), "" end
+A.called_at_most = function(state, n) local c = call_count(spy_of(state)); return c <= n, ("expected at most %d calls, got %d"):format(n, c), "" end
+A.called_more_than = function(state, n) local c = call_count(spy_of(state)); return c > n, ("expected more than %d calls, got %d"):format(n, c), "" end
+A.called_less_than = function(state, n) local c = call_count(spy_of(state)); return c < n, ("expected fewer than %d calls, got %d"):format(n, c), "" end
+
+local ProxyMT = {}
+local function proxy(words, spy_target)
+  return setmetatable({ words = words, spy = spy_target }, ProxyMT)
+end
+ProxyMT.__index = function(self, key)
+  local words = {}
+  for _, w in ipairs(rawget(self, "words")) do words[#words + 1] = w end
+  for w in tostring(key):gmatch("[^_]+") do words[#words + 1] = w:lower() end
+  return proxy(words, rawget(self, "spy"))
+end
+ProxyMT.__call = function(self, ...)
+  local negated, name = false, {}
+  for _, w in ipairs(rawget(self, "words")) do
+    if w == "not" or w == "no" then negated = not negated
+    elseif not MODIFIERS[w] then name[#name + 1] = w end
+  end
+  local key = table.concat(name, "_")
+  if key == "spy" or key == "stub" then return proxy({}, (...)) end
+  if key == "fail" then fail(tostring((...))) end
+  key = ALIASES[key] or key
+  local fn = A[key]
+  if fn == nil then fail("unknown assertion: assert." .. table.concat(rawget(self, "words"), ".")) end
+  local state = { spy = rawget(self, "spy") }
+  local args = pack(...)
+  local pass, msg, negmsg = fn(state, unpack(args, 1, args.n))
+  if (not not pass) == negated then
+    local text = negated and negmsg or msg
+    local custom = args[args.n] -- luassert: optional trailing message
+    if type(custom) == "string" and args.n > (ARITY[key] or 99) then text = custom end
+    fail(text)
+  end
+  return ...
+end
+
+local luassert = setmetatable({}, {
+  __index = function(_, key) return ProxyMT.__index(proxy({}, nil), key) end,
+  __call = function(_, ...) return builtin_assert(...) end,
+})
+--- Register a custom luassert assertion: fn(state, ...) -> pass, msg, negmsg.
+function T.register_assertion(name, fn) A[name] = fn end
+
+----------------------------------------------------------------- the suites
+local root, current, tests
+local function new_block(name, parent)
+  return { name = name, parent = parent, children = {}, before_each = {}, after_each = {},
+    setup = {}, teardown = {}, skip = parent and parent.skip or false }
+end
+
+function T.reset(file)
+  root = new_block("", nil)
+  root.file = file
+  current = root
+  tests = 0
+end
+T.reset("")
+
+local function full_name(block, name)
+  local parts = { name }
+  while block and block.parent do table.insert(parts, 1, block.name); block = block.parent end
+  return table.concat(parts, " ")
+end
+
+function T.describe(name, fn)
+  local block = new_block(tostring(name), current)
+  current.children[#current.children + 1] = { kind = "block", block = block }
+  local saved = current
+  current = block
+  local ok, err = pcall(fn)
+  current = saved
+  if not ok then
+    block.children[#block.children + 1] = { kind = "test", name = "(describe body)", error = err, block = block }
+  end
+end
+
+function T.xdescribe(name, fn)
+  local saved_skip = current.skip
+  current.skip = true
+  T.describe(name, fn)
+  current.skip = saved_skip
+end
+
+function T.it(name, fn, timeout)
+  tests = tests + 1
+  current.children[#current.children + 1] = { kind = "test", name = tostring(name), fn = fn, block = current,
+    timeout = timeout, pending = fn == nil or current.skip }
+end
+
+function T.pending(name)
+  current.children[#current.children + 1] = { kind = "test", name = tostring(name), block = current, pending = true }
+end
+
+function T.xit(name) T.pending(name) end
+
+local function hook(kind)
+  return function(fn) local list = current[kind]; list[#list + 1] = fn end
+end
+T.before_each, T.after_each, T.setup, T.teardown = hook("before_each"), hook("after_each"), hook("setup"), hook("teardown")
+
+--- Names of every test collected so far (full names, in order).
+function T.list()
+  local out = {}
+  local function walk(block)
+    for _, c in ipairs(block.children) do
+      if c.kind == "block" then walk(c.block) else out[#out + 1] = full_name(c.block, c.name) end
+    end
+  end
+  walk(root)
+  return out
+end
+
+----------------------------------------------------------------- the runner
+local current_test_error -- set by unhandled rejections during a test
+
+-- run fn (maybe taking `done`, maybe returning a promise) with a timeout; returns ok, err
+local function run_fn(fn, timeout)
+  local info = debug.getinfo(fn, "u")
+  local p
+  if info and info.nparams and info.nparams >= 1 then
+    local settle_res, settle_rej
+    p = Promise.new(function(res, rej) settle_res, settle_rej = res, rej end)
+    local done = setmetatable({
+      fail = function(msg) settle_rej(msg or "done.fail() called") end,
+    }, { __call = function(_, err)
+      if err ~= nil then settle_rej(err) else settle_res() end
+    end })
+    loop.spawn(fn, done):catch(settle_rej)
+  else
+    p = loop.spawn(function()
+      local r = fn()
+      if Promise.is(r) then return loop.await(r) end
+      return r
+    end)
+  end
+  if p.state ~= 0 then -- settled synchronously: no timer needed
+    local st, v = p:status()
+    p:catch(function() end)
+    return st == "fulfilled", v
+  end
+  local timer
+  local timeout_p = Promise.new(function(_, rej)
+    timer = setTimeout(function()
+      rej(("timeout: exceeded %d ms (call done() or settle the returned promise)"):format(timeout))
+    end, timeout)
+  end)
+  local ok, err = pcall(loop.await, Promise.race({ p, timeout_p }))
+  clearTimeout(timer)
+  return ok, err
+end
+
+--- Run the collected suite; returns a promise of { passed, failed, pending }.
+--- opts: { filter = lua pattern or plain text on the full name, timeout = ms,
+---         report = function(result) }; result = { name, status, message, duration_ms, path }.
+function T.run(opts)
+  opts = opts or {}
+  local report = opts.report or function() end
+  local filter = opts.filter
+  local default_timeout = opts.timeout or 5000
+  local counts = { passed = 0, failed = 0, pending = 0 }
+  local clock = loop.now
+  loop.onUnhandledRejection(function(reason)
+    if current_test_error == nil then current_test_error = reason end
+  end)
+
+  local function selected(name)
+    if not filter or filter == "" then return true end
+    if name:find(filter, 1, true) then return true end
+    local ok, found = pcall(string.find, name, filter)
+    return ok and found ~= nil
+  end
+
+  local function has_selected(block)
+    for _, c in ipairs(block.children) do
+      if c.kind == "block" then
+        if has_selected(c.block) then return true end
+      elseif selected(full_name(c.block, c.name)) then return true end
+    end
+    return false
+  end
+
+  local function path_of(block)
+    local parts = {}
+    while block and block.parent do table.insert(parts, 1, block.name); block = block.parent end
+    return parts
+  end
+
+  local function emit(test, status, message, duration)
+    counts[status] = counts[status] + 1
+    report({ name = test.name, full_name = full_name(test.block, test.name), path = path_of(test.block),
+      status = status, message = message and error_text(message) or nil, duration_ms = duration or 0 })
+  end
+
+  local function run_hooks_each(block, kind, outer_first)
+    local chain = {}
+    local b = block
+    while b do table.insert(chain, 1, b); b = b.parent end
+    if not outer_first then
+      local rev = {}
+      for i = #chain, 1, -1 do rev[#rev + 1] = chain[i] end
+      chain = rev
+    end
+    for _, blk in ipairs(chain) do
+      for _, fn in ipairs(blk[kind]) do
+        local ok, err = run_fn(fn, default_timeout)
+        if not ok then return false, err end
+      end
+    end
+    return true
+  end
+
+  local run_block
+  local function run_test(test)
+    local name = full_name(test.block, test.name)
+    if not selected(name) then return end
+    if test.error then return emit(test, "failed", test.error, 0) end
+    if test.pending then return emit(test, "pending", nil, 0) end
+    local t0 = clock()
+    current_test_error = nil
+    local ok, err = run_hooks_each(test.block, "before_each", true)
+    if ok then ok, err = run_fn(test.fn, test.timeout or default_timeout) end
+    local ok2, err2 = run_hooks_each(test.block, "after_each", false)
+    revert_spies()
+    loop.check_unhandled()
+    if ok and not ok2 then ok, err = false, err2 end
+    if ok and current_test_error ~= nil then ok, err = false, "unhandled promise rejection: " .. error_text(current_test_error) end
+    current_test_error = nil
+    emit(test, ok and "passed" or "failed", not ok and err or nil, clock() - t0)
+  end
+
+  run_block = function(block)
+    if not has_selected(block) then return end
+    for _, fn in ipairs(block.setup) do
+      local ok, err = run_fn(fn, default_timeout)
+      if not ok then
+        for _, c in ipairs(block.children) do
+          if c.kind == "test" then emit(c, "failed", "setup failed: " .. error_text(err), 0) end
+        end
+        return
+      end
+    end
+    for _, c in ipairs(block.children) do
+      if c.kind == "block" then run_block(c.block) else run_test(c) end
+    end
+    for _, fn in ipairs(block.teardown) do
+      local ok, err = run_fn(fn, default_timeout)
+      if not ok then
+        emit({ name = "(teardown)", block = block }, "failed", "teardown failed: " .. error_text(err), 0)
+      end
+    end
+  end
+
+  return loop.spawn(function()
+    run_block(root)
+    loop.onUnhandledRejection(nil)
+    return counts
+  end)
+end
+
+--- Install the globals (describe, it, expect, assert, spy, ...).
+function T.install(env)
+  env = env or _G
+  env.describe, env.context = T.describe, T.describe
+  env.it, env.test, env.spec = T.it, T.it, T.it
+  env.xit, env.xdescribe, env.pending = T.xit, T.xdescribe, T.pending
+  env.before_each, env.beforeEach = T.before_each, T.before_each
+  env.after_each, env.afterEach = T.after_each, T.after_each
+  env.setup, env.before_all, env.beforeAll, env.lazy_setup, env.strict_setup =
+    T.setup, T.setup, T.setup, T.setup, T.setup
+  env.teardown, env.after_all, env.afterAll, env.lazy_teardown, env.strict_teardown =
+    T.teardown, T.teardown, T.teardown, T.teardown, T.teardown
+  env.expect = setmetatable({ extend = T.extend }, { __call = function(_, v) return T.expect(v) end })
+  env.assert = luassert
+  env.spy, env.stub, env.mock, env.match = spy, stub, mock, match
+  env.insulate, env.expose = T.describe, T.describe
+end
+
+T.assert, T.spy, T.stub, T.mock, T.match = luassert, spy, stub, mock, match
+package.loaded["hype.test"] = T
+package.loaded["luassert"] = luassert
+package.loaded["luassert.spy"] = spy
+package.loaded["luassert.stub"] = stub
+package.loaded["luassert.mock"] = mock
+package.loaded["luassert.match"] = match
+package.loaded["busted"] = T
+return T

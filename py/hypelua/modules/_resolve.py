@@ -1,0 +1,209 @@
+"""Node's module resolution algorithm, adapted to Lua (SPEC section 3 "A. Runtime").
+
+``resolve(request, caller)`` maps a ``require`` argument to one file:
+
+1. ``./x``, ``../x``, ``/x``: relative to the requiring file's directory (the
+   working directory for chunks that are not files): LOAD_AS_FILE then LOAD_AS_DIRECTORY.
+2. bare ``name`` (or ``name/sub``): ``hype_modules/name`` in the requiring
+   file's directory, then in every parent directory up to the root.
+3. built-ins: ``hype.x`` / ``hype/x`` -> ``<lua_path()>/hype/x.lua``.
+4. global modules: ``$HYPE_HOME/modules/name`` (default ``~/.hype/modules``).
+5. Lua's own ``package.path`` templates, so libraries installed for plain Lua load too.
+
+LOAD_AS_FILE(X): ``X`` if it is a file, then ``X.lua``.
+LOAD_AS_DIRECTORY(X): ``X/hype.json``'s ``main`` (as a file, then as a directory
+with ``init.lua``), then ``X/init.lua``.  A dotted bare name (``a.b``) is also tried
+as ``a/b`` (Lua's convention) after the literal name.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .._errors import LuaModuleNotFoundError
+from ._fs import ModuleFS, NativeFS
+
+
+def hype_home() -> str:
+    """``$HYPE_HOME`` or ``~/.hype`` (holds ``modules/``, ``cache/``, ``registry/``)."""
+    return os.environ.get("HYPE_HOME") or os.path.join(os.path.expanduser("~"), ".hype")
+
+
+class Resolver:
+    """Resolves ``require`` requests to module files through a :class:`ModuleFS`.
+
+    Args:
+        fs: file access (default :class:`NativeFS`).
+        builtin_dir: directory holding ``hype/*.lua`` (default :func:`hypelua._runtime.lua_path`).
+        global_dir: directory of global modules (default ``hype_home()/modules``).
+        cwd: base directory for requests from non-file chunks (default: ``os.getcwd()`` at call time).
+    """
+
+    def __init__(self, fs: ModuleFS | None = None, *, builtin_dir: str | None = None,
+                 global_dir: str | None = None, cwd: str | None = None) -> None:
+        self.fs: ModuleFS = fs or NativeFS()
+        if builtin_dir is None:
+            from .._runtime import lua_path
+
+            builtin_dir = str(lua_path())
+        self.builtin_dir = builtin_dir
+        self.global_dir = global_dir if global_dir is not None else os.path.join(hype_home(), "modules")
+        self.cwd = cwd
+        self._mains: dict[str, str | None] = {}
+        #: (request, caller, tried) of the last failed resolution (for :meth:`fail`)
+        self.last_failure: tuple[str, str | None, list[str]] | None = None
+
+    # ------------------------------------------------------------ algorithm
+    def _file(self, x: str, tried: list[str]) -> str | None:
+        fs = self.fs
+        for cand in (x, x + ".lua"):
+            tried.append(cand)
+            if fs.is_file(cand):
+                return cand
+        return None
+
+    def _main_of(self, directory: str) -> str | None:
+        manifest = directory + "/hype.json"
+        if manifest in self._mains:
+            return self._mains[manifest]
+        main = None
+        if self.fs.is_file(manifest):
+            text = self.fs.read_text(manifest)
+            if text:
+                import json
+
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and isinstance(data.get("main"), str) and data["main"]:
+                    main = data["main"]
+        self._mains[manifest] = main
+        return main
+
+    def _dir(self, x: str, tried: list[str]) -> str | None:
+        main = self._main_of(x)
+        if main is not None:
+            m = os.path.normpath(os.path.join(x, main))
+            found = self._file(m, tried) or self._index(m, tried)
+            if found:
+                return found
+        return self._index(x, tried)
+
+    def _index(self, x: str, tried: list[str]) -> str | None:
+        cand = x + "/init.lua"
+        tried.append(cand)
+        return cand if self.fs.is_file(cand) else None
+
+    def _load(self, x: str, tried: list[str]) -> str | None:
+        return self._file(x, tried) or self._dir(x, tried)
+
+    def _base_dir(self, caller: str | None) -> str:
+        if caller:
+            return os.path.dirname(os.path.abspath(caller))
+        return os.path.abspath(self.cwd or os.getcwd())
+
+    def find(self, request: str, caller: str | None = None) -> tuple[str | None, list[str]]:
+        """Resolve without raising.
+
+        Args:
+            request: the ``require`` argument.
+            caller: path of the requiring file (None: a chunk that is not a file).
+        Returns:
+            ``(path or None, tried)``: the absolute, normalised module path and every path probed.
+        """
+        tried: list[str] = []
+        if request.startswith(("./", "../", "/")) or request in (".", ".."):
+            x = os.path.normpath(os.path.join(self._base_dir(caller), request))
+            return self._load(x, tried), tried
+        if not request or "\0" in request or request.startswith("\\"):
+            return None, tried
+        names = [request]
+        if "." in request and "/" not in request:
+            names.append(request.replace(".", "/"))
+        directory = self._base_dir(caller)
+        while True:
+            if os.path.basename(directory) != "hype_modules":
+                base = os.path.join(directory, "hype_modules")
+                for n in names:
+                    found = self._load(os.path.normpath(os.path.join(base, n)), tried)
+                    if found:
+                        return found, tried
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+        for n in names:
+            if n == "hype" or n.startswith("hype/"):
+                found = self._load(os.path.normpath(os.path.join(self.builtin_dir, n)), tried)
+                if found:
+                    return found, tried
+        if self.global_dir:
+            for n in names:
+                found = self._load(os.path.normpath(os.path.join(self.global_dir, n)), tried)
+                if found:
+                    return found, tried
+        return None, tried
+
+    def find_lua_path(self, request: str, package_path: str, tried: list[str]) -> str | None:
+        """Lua's ``package.searchpath(request, package_path)`` through :attr:`fs` (appends to ``tried``)."""
+        name = request.replace(".", "/")
+        for template in package_path.split(";"):
+            if not template:
+                continue
+            cand = template.replace("?", name)
+            tried.append(cand)
+            if self.fs.is_file(cand):
+                return os.path.abspath(cand)
+        return None
+
+    def resolve(self, request: str, caller: str | None = None, package_path: str | None = None) -> str:
+        """Resolve ``request`` or raise.
+
+        Returns:
+            the absolute module path.
+        Raises:
+            LuaModuleNotFoundError: ``details = {"name", "from", "tried": [paths]}``.
+        """
+        path, tried = self.find(request, caller)
+        if path is None and package_path and not request.startswith((".", "/")):
+            path = self.find_lua_path(request, package_path, tried)
+        if path is None:
+            self.last_failure = (request, caller, tried)
+            self.fail()
+        return path  # type: ignore[return-value]
+
+    def fail(self) -> None:
+        """Raise :class:`LuaModuleNotFoundError` for :attr:`last_failure`."""
+        request, caller, tried = self.last_failure or ("?", None, [])
+        where = f" (required from {caller})" if caller else ""
+        lines = "".join(f"\n\tno file '{t}'" for t in tried)
+        raise LuaModuleNotFoundError(
+            f"module '{request}' not found{where}:{lines}",
+            details={"name": request, "from": caller, "tried": list(tried)},
+        )
+
+    # ------------------------------------------------------------ Lua glue
+    def lua_resolve(self, request: Any, caller: Any, package_path: Any) -> tuple[str | None, str | None]:
+        """Called from ``require.lua`` on a cache miss: one bridge crossing per cold require.
+
+        Returns:
+            ``(path, source)`` where source is prefixed so that the module sees its
+            own ``require`` (bound to its path) without shifting line numbers; or
+            ``(None, None)`` when not found (then ``fail`` raises the typed error).
+        """
+        if not isinstance(request, str):
+            raise TypeError(f"bad argument #1 to 'require' (string expected, got {type(request).__name__})")
+        path, tried = self.find(request, caller if isinstance(caller, str) else None)
+        if path is None and isinstance(package_path, str) and not request.startswith((".", "/")):
+            path = self.find_lua_path(request, package_path, tried)
+        if path is None:
+            self.last_failure = (request, caller if isinstance(caller, str) else None, tried)
+            return None, None
+        text = self.fs.read_text(path)
+        if text is None:
+            raise OSError(f"cannot read module file {path!r}")
+        if text.startswith("#"):
+            text = "--" + text
+        return path, "local require=select(3,...);" + text

@@ -1,0 +1,52 @@
+"""``hype test [PATH...]``: run Lua spec files (``*_spec.lua``, ``*.test.lua``).
+
+Exit status: 0 when every test passed (pending tests allowed), 1 when a test
+failed, a file failed to load or no spec file was found, 2 on usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``test`` subcommand to the ``hype`` parser."""
+    p = subparsers.add_parser("test", help="run Lua tests (*_spec.lua, *.test.lua): Jest and busted styles")
+    p.add_argument("paths", nargs="*", default=["."], help="spec files or directories (default: .)")
+    p.add_argument("--filter", "-t", default=None,
+                   help="only tests whose full name contains this text (or matches this Lua pattern)")
+    p.add_argument("--reporter", "-r", choices=["pretty", "tap", "junit"], default="pretty")
+    p.add_argument("--output", "-o", default=None, help="write the report to this file instead of stdout")
+    p.add_argument("--timeout", type=float, default=5000, help="default per-test timeout in ms (default 5000)")
+    p.add_argument("--backend", default=None, help="Lua back-end (lupa, ctypes)")
+    p.set_defaults(func=_cmd_test)
+
+
+def _cmd_test(args: argparse.Namespace) -> int:
+    from .._errors import HypeError
+    from ._reporters import REPORTERS, summary
+    from ._runner import default_stdout, discover, run_files_sync
+
+    try:
+        files = discover(args.paths)
+    except HypeError as exc:
+        sys.stderr.write(f"error[{exc.code}]: {exc.message}\n")
+        return 1
+    if not files:
+        sys.stderr.write("error[NO_TESTS]: no *_spec.lua or *.test.lua files found in "
+                         f"{', '.join(args.paths)}\nhint: name test files like math_spec.lua\n")
+        return 1
+    out = open(args.output, "w", encoding="utf-8") if args.output else None  # noqa: SIM115
+    try:
+        write = out.write if out else sys.stdout.write
+        reporter = REPORTERS[args.reporter](write)
+        results = run_files_sync(files, filter=args.filter, timeout_ms=args.timeout, backend=args.backend,
+                                 on_result=reporter.result, stdout=default_stdout(args.reporter))
+        reporter.finish(results)
+    finally:
+        if out:
+            out.close()
+    s = summary(results)
+    return 1 if s["failed"] else 0

@@ -1,0 +1,4 @@
+describe("never collected", function()
+  it("x", function() end)
+end)
+this is not lua
