@@ -51,7 +51,7 @@ def test_run_missing_file_and_corrupt_database(tmp_path: Path) -> None:
     out = hype("run", "nope.lua", "-d", ":memory:", cwd=tmp_path)
     assert out.returncode == 1 and "error[FILE_NOT_FOUND]" in out.stderr
     (tmp_path / "junk.db").write_bytes(b"garbage" * 500)
-    (tmp_path / "a.lua").write_text("print(1)")
+    (tmp_path / "a.lua").write_text("print(Memory.x)")  # the database opens on first use
     out = hype("run", "a.lua", "-d", "junk.db", cwd=tmp_path)
     assert out.returncode == 1 and "error[DATABASE_CORRUPT]" in out.stderr
     assert (tmp_path / "junk.db").read_bytes() == b"garbage" * 500
@@ -60,3 +60,29 @@ def test_run_missing_file_and_corrupt_database(tmp_path: Path) -> None:
 def test_playground_without_dist_explains(tmp_path: Path) -> None:
     out = hype("playground", "--root", str(tmp_path), cwd=tmp_path)
     assert out.returncode == 1 and "error[DIST_NOT_BUILT]" in out.stderr and "build.sh" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "argv,expected",
+    [
+        (["run", "a.lua"], ("a.lua", [], "hype.db", None)),
+        (["run", "a.lua", "x", "y", "-d", "db.sqlite"], ("a.lua", ["x", "y"], "db.sqlite", None)),
+        (["run", "--database=:memory:", "a.lua", "--max-memory", "1024"], ("a.lua", [], ":memory:", 1024)),
+        (["run", "a.lua", "--", "-d", "z"], ("a.lua", ["-d", "z"], "hype.db", None)),
+    ],
+)
+def test_fast_run_parser_matches_the_documented_options(argv: list[str], expected: tuple[object, ...]) -> None:
+    from hypelua.cli import _fast_run_args, build_parser
+
+    fast = _fast_run_args(argv)
+    assert fast is not None and (fast.file, fast.args, fast.database, fast.max_memory) == expected
+    slow = build_parser().parse_args(argv)
+    assert (slow.file, slow.args, slow.database, slow.max_memory) == expected
+
+
+@pytest.mark.parametrize("argv", [["run"], ["run", "-h"], ["run", "a.lua", "--bogus"],
+                                  ["run", "a.lua", "--max-memory", "x"], ["test"], []])
+def test_fast_run_parser_defers_to_argparse(argv: list[str]) -> None:
+    from hypelua.cli import _fast_run_args
+
+    assert _fast_run_args(argv) is None

@@ -12,13 +12,14 @@ import re
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _errors
 from ._errors import HypeError, LuaSyntaxError, NotStorableError, StorageError
 from .lua import LuaFunction, LuaVM, open_vm
-from .storage import Database, PersistedFunction
-from .storage._functions import extract_source
+
+if TYPE_CHECKING:
+    from .storage import Database, PersistedFunction
 
 FN_TAG = "\0hype.function"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -50,7 +51,11 @@ class Runtime:
         vm_options: extra keyword arguments for :func:`hypelua.lua.open_vm`.
 
     Every table that exists in the database and whose name is a free Lua
-    identifier becomes a global too; ``storage.table(name)`` reaches any table.
+    identifier becomes a global too (looked up on first use of an undefined
+    global); ``storage.table(name)`` reaches any table.
+
+    Start-up is lazy (``hype run hello.lua`` is a start-up benchmark): the
+    database is opened, and the storage engine imported, on first use.
     """
 
     def __init__(
@@ -64,24 +69,41 @@ class Runtime:
         external_tables: Iterable[str] = ("Memory",),
         vm_options: dict[str, Any] | None = None,
     ) -> None:
-        if isinstance(database, Database):
-            self.database = database
-        else:
-            self.database = Database.open(database, hmac_key=hmac_key)
+        self._database: Database | None = None
+        self._database_spec = (database, hmac_key)
+        if not isinstance(database, (str, Path)):
+            self._attach(database)
         self.vm: LuaVM = open_vm(backend, max_memory=max_memory, **(vm_options or {}))
         self._stdout = stdout or sys.stdout.write
         self._chunks: dict[str, str] = {}
         self._cache_dirty = False
         self._own_write = False
         self._tx: Any = None
-        self.database.listeners.append(self._on_database_write)
         self._counter = itertools.count(1)
         self._boot()
         # --- extension point: runtime features (require, event loop, ...) install here ---
         self.loop = self._install_loop()
         __import__("hypelua.modules").modules.install_require(self)
-        for name in [*external_tables, *self.database.tables()]:
+        for name in external_tables:
             self._define_global(name)
+
+    @property
+    def database(self) -> Database:
+        """The :class:`~hypelua.storage.Database` of the external tables (opened on first use)."""
+        if self._database is None:
+            from .storage import Database
+
+            database, hmac_key = self._database_spec
+            self._attach(Database.open(database, hmac_key=hmac_key))
+        return self._database  # type: ignore[return-value]
+
+    def _attach(self, database: Database) -> None:
+        self._database = database
+        database.listeners.append(self._on_database_write)
+
+    def _commit_if_open(self) -> None:
+        if self._database is not None:
+            self._database.commit()
 
     # ---------------------------------------------------------------- set-up
     def _boot(self) -> None:
@@ -92,9 +114,11 @@ class Runtime:
             "keys": lambda table: [k for k, _ in self.database.backend.items(table)],
             "count": lambda table: self.database.backend.count(table),
             "fail": self._host_fail,
+            "tables": lambda: self.database.tables(),
         }
         src = (lua_path() / "hype" / "external.lua").read_text("utf-8")
         (api,) = vm.execute(src, host, chunkname="@hype/external.lua")
+        api["tables"] = vm.register(None, host["tables"])
         self._external: LuaFunction = api["external"]
         self._invalidate: LuaFunction = api["invalidate"]
         self._compiles: LuaFunction = api["compiles"]
@@ -111,6 +135,27 @@ class Runtime:
               write(concat(parts, "\\t") .. "\\n")
             end
             """,
+            chunkname="=(hype boot)",
+        )
+        # existing tables become globals when first named (the database opens then)
+        vm.execute(
+            """
+            local external, tables = ...
+            local type, rawset, ipairs, known = type, rawset, ipairs, nil
+            setmetatable(_G, { __index = function(_, name)
+              if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then return nil end
+              if known == nil then
+                known = {}
+                for _, t in ipairs(tables()) do known[t] = true end
+              end
+              if known[name] then
+                local proxy = external(name)
+                rawset(_G, name, proxy)
+                return proxy
+              end
+            end })
+            """,
+            self._external, api["tables"],
             chunkname="=(hype boot)",
         )
         storage_src = (lua_path() / "hype" / "storage.lua").read_text("utf-8")
@@ -226,6 +271,7 @@ class Runtime:
         return value
 
     def _descriptor_to_function(self, d: dict[str, Any]) -> PersistedFunction:
+        from .storage._codec import PersistedFunction
         if "cfunction" in d:
             return PersistedFunction(cfunction=str(d["cfunction"]))
         bytecode = d["bytecode"]
@@ -257,6 +303,8 @@ class Runtime:
                 return None
         if text is None or first <= 0:
             return None
+        from .storage._functions import extract_source
+
         return extract_source(text, first, last, lambda code: bool(self._compiles(code)[0]))
 
     # ------------------------------------------------------------ public API
@@ -275,7 +323,7 @@ class Runtime:
         try:
             return self.vm.execute(source, *args, chunkname=name)
         finally:
-            self.database.commit()
+            self._commit_if_open()
 
     def execute_file(self, path: str | Path, *args: Any) -> tuple[Any, ...]:
         """Run a Lua file (chunk name ``@<path>``).  Raises :class:`HypeError` ``FILE_NOT_FOUND``."""
@@ -305,8 +353,9 @@ class Runtime:
             fn = self.vm.load(source, name, "t")
             return await self.loop.run_async(fn, *args, idle=idle)
         finally:
-            self.database.commit()
-            await self.database.flush()
+            self._commit_if_open()
+            if self._database is not None:
+                await self._database.flush()
 
     async def run_until_idle(self) -> None:
         """Drive the host loop until Lua has no timers, microtasks or host futures left."""
@@ -324,12 +373,12 @@ class Runtime:
         try:
             return self.loop.run_sync(self.vm.load(text, name, "t"), *args)
         finally:
-            self.database.commit()
+            self._commit_if_open()
 
     def _install_loop(self) -> Any:
         from ._loop import EventLoop
 
-        return EventLoop(self.vm, after_tick=self.database.commit)
+        return EventLoop(self.vm, after_tick=self._commit_if_open)
 
     def persist_function(self, table: str, key: str | int, code: str, *, compress: bool = False
                          ) -> dict[str, Any]:
@@ -382,7 +431,8 @@ class Runtime:
     def close(self) -> None:
         """Commit, close the database and the Lua VM."""
         try:
-            self.database.close()
+            if self._database is not None:
+                self._database.close()
         finally:
             self.vm.close()
 
@@ -417,6 +467,7 @@ def _as_list(value: Any) -> list[Any]:
 
 def _to_lua_tagged(value: Any) -> Any:
     """Plain data with :class:`PersistedFunction` -> the Lua side's tagged form."""
+    from .storage._codec import PersistedFunction
     t = type(value)
     if t is PersistedFunction:
         d: dict[str, Any] = {"name": value.name, "upvalues": [

@@ -7,10 +7,14 @@ start-up fast: ``hype run hello.lua`` imports only what running Lua needs.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import argparse
 
 from ._errors import HypeError
 
@@ -29,7 +33,7 @@ def _print_error(exc: HypeError) -> None:
         out.write(f"hint: {exc.suggestion}\n")
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
+def _cmd_run(args: Any) -> int:
     from ._runtime import Runtime
 
     try:
@@ -77,6 +81,8 @@ def _cmd_playground(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
     from . import __version__
 
     parser = argparse.ArgumentParser(prog="hype", description="hypelua: Lua 5.4 with persistent external tables")
@@ -116,9 +122,46 @@ def build_parser() -> argparse.ArgumentParser:
 _COMMAND_MODULES = ["hypelua.pm._cli", "hypelua.testing._cli"]
 
 
+def _fast_run_args(argv: list[str]) -> SimpleNamespace | None:
+    """Parse the common ``hype run FILE [ARGS...] [-d PATH] [--max-memory N]`` without argparse.
+
+    argparse (and the gettext it imports) is a visible share of ``hype run``'s
+    start-up, a benchmarked target.  Anything unusual (``-h``, unknown options,
+    bad numbers) returns None and argparse handles it, with its messages.
+    """
+    if not argv or argv[0] != "run":
+        return None
+    ns = SimpleNamespace(file=None, args=[], database="hype.db", max_memory=None, func=_cmd_run)
+    rest = argv[1:]
+    i, options = 0, True
+    while i < len(rest):
+        tok = rest[i]
+        name, eq, inline = tok.partition("=")
+        if options and tok == "--":
+            options = False
+        elif options and name in ("-d", "--database", "--max-memory") and (eq or i + 1 < len(rest)):
+            value = inline if eq else rest[i + 1]
+            i += 0 if eq else 1
+            if name == "--max-memory":
+                if not value.isdigit():
+                    return None
+                ns.max_memory = int(value)
+            else:
+                ns.database = value
+        elif options and tok.startswith("-") and tok != "-":
+            return None
+        elif ns.file is None:
+            ns.file = tok
+        else:
+            ns.args.append(tok)
+        i += 1
+    return ns if ns.file is not None else None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hype`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _fast_run_args(argv) or build_parser().parse_args(argv)
     return int(args.func(args))
 
 

@@ -41,7 +41,6 @@ import json
 import math
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from .._errors import DatabaseError, NotStorableError
@@ -58,7 +57,6 @@ Key = str | int
 Record = tuple[int, str | bytes]
 
 
-@dataclass
 class PersistedFunction:
     """A Lua function as stored: bytecode and/or source, upvalues, MAC.
 
@@ -70,15 +68,35 @@ class PersistedFunction:
         upvalues: list of dicts ``{"name": str, "value": plain data}``,
             ``{"name": str, "env": True}`` or ``{"name": str, "self": True}``.
         cfunction: registry name of a C function (``"math.sin"``), else None.
-        mac: hex HMAC-SHA256 computed by :func:`hypelua.storage._functions.sign`.
+        mac: hex HMAC-SHA256 computed by :func:`hypelua.storage._functions.compute_mac`.
+
+    (A plain class rather than a dataclass: ``dataclasses`` costs start-up time.)
     """
 
-    bytecode: bytes | None = None
-    source: str | None = None
-    name: str = "=(persisted)"
-    upvalues: list[dict[str, Any]] = field(default_factory=list)
-    cfunction: str | None = None
-    mac: str = ""
+    __slots__ = ("bytecode", "cfunction", "mac", "name", "source", "upvalues")
+
+    def __init__(self, bytecode: bytes | None = None, source: str | None = None, name: str = "=(persisted)",
+                 upvalues: list[dict[str, Any]] | None = None, cfunction: str | None = None, mac: str = "") -> None:
+        self.bytecode = bytecode
+        self.source = source
+        self.name = name
+        self.upvalues: list[dict[str, Any]] = upvalues if upvalues is not None else []
+        self.cfunction = cfunction
+        self.mac = mac
+
+    def _fields(self) -> tuple[Any, ...]:
+        return (self.bytecode, self.source, self.name, self.upvalues, self.cfunction, self.mac)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not PersistedFunction:
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (f"PersistedFunction(bytecode={self.bytecode!r}, source={self.source!r}, name={self.name!r}, "
+                f"upvalues={self.upvalues!r}, cfunction={self.cfunction!r}, mac={self.mac!r})")
 
     @property
     def size(self) -> int:

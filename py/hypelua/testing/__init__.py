@@ -10,6 +10,15 @@
 
 from __future__ import annotations
 
-from ._runner import TestResult, discover, run_file, run_files, run_files_sync
+from typing import Any
 
 __all__ = ["TestResult", "discover", "run_file", "run_files", "run_files_sync"]
+
+
+def __getattr__(name: str) -> Any:
+    # lazy: `hype run` imports hypelua.testing._cli to register `hype test`
+    if name in __all__:
+        from . import _runner
+
+        return getattr(_runner, name)
+    raise AttributeError(f"module 'hypelua.testing' has no attribute {name!r}")
