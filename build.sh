@@ -216,6 +216,13 @@ EOF
   "$esbuild" web/src/worker.mjs --bundle --format=esm --target=es2022 --log-level=warning \
     --outfile="$stage/worker.mjs"
 
+  # 6b. Dexie (devDependency) for bench/bench_browser_storage.py, served from dist/web/vendor/
+  if [[ -f node_modules/dexie/dist/dexie.mjs ]]; then
+    mkdir -p "$stage/vendor"
+    "$esbuild" node_modules/dexie/dist/dexie.mjs --bundle --format=esm --target=es2022 --log-level=warning \
+      --outfile="$stage/vendor/dexie.mjs"
+  fi
+
   # 7. pages
   cp -r web/playground "$stage/playground"
   cp -r web/bare-pyodide "$stage/bare-pyodide"

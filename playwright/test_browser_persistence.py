@@ -127,6 +127,7 @@ def test_tampered_bytecode_is_refused(fresh_hype_page: HypePage) -> None:
     hp.call("hype.persistFunction('Memory', 'withSource', args[0], {compress: true})", src)
     hp.call("hype.persistFunction('Memory', 'noSource', args[0], {compress: false})", src)
     hp.call("hype.flush()")
+    hp.call("hype.compact()")  # fold the IndexedDB journal into `rows`, which _tamper edits
     _tamper(hp, db, "Memory", "withSource", drop_source=False)
     _tamper(hp, db, "Memory", "noSource", drop_source=True)
     hp.reload()

@@ -78,3 +78,61 @@ def test_runtime_error_carries_lua_message_and_traceback(host: WorkerHost) -> No
 def test_to_jsonable() -> None:
     assert to_jsonable({1: b"\x00", "f": math.inf, "l": (1, 2)}) == {
         "1": {"$bytes": "AA=="}, "f": {"$float": "inf"}, "l": [1, 2]}
+
+
+# ------------------------------------------------------------ storage ops (issue 3)
+def _progress_call(host: WorkerHost, op: str, args: Any, events: list[tuple[int, int]]) -> dict[str, Any]:
+    return json.loads(asyncio.run(host.dispatch(op, json.dumps(args), lambda d, t: events.append((d, t)))))
+
+
+def test_storage_ops_round_trip(host: WorkerHost) -> None:
+    events: list[tuple[int, int]] = []
+    ops = [{"type": "set", "table": "Memory", "key": f"u{i}", "value": {"users": {"age": i % 50}}}
+           for i in range(500)]
+    reply = _progress_call(host, "batchTableOperations", {"ops": ops, "progress": True}, events)
+    assert reply["ok"] and reply["value"] == [True] * 500
+    assert events[-1] == (500, 500) and len(events) == 5
+    assert _call(host, "createIndex", {"table": "Memory", "fields": "users.age"})["value"] == "users.age"
+    q = {"field": "users.age", "operator": ">=", "value": 25, "limit": 100}
+    page = _call(host, "queryTable", {"table": "Memory", "query": q})["value"]
+    assert len(page["rows"]) == 100 and page["cursor"]
+    assert all(r["value"]["users"]["age"] >= 25 for r in page["rows"])
+    assert _call(host, "explain", {"table": "Memory", "query": {**q, "operator": "="}})["value"]["plan"] == "index"
+    assert [i["name"] for i in _call(host, "indexes", {"table": "Memory"})["value"]] == ["users.age"]
+    assert _call(host, "dropIndex", {"table": "Memory", "name": "users.age"})["value"] is True
+    assert _call(host, "stats")["value"]["tables"]["Memory"]["rows"] == 500
+    assert _call(host, "compact")["value"] == {"entries": 0, "ops": 0}  # memory back-end: nothing to fold
+    # Lua sees what the JS API wrote
+    assert _call(host, "compute", {"code": "return Memory.u7.users.age"})["value"] == 7
+
+
+def test_dispatch_sync_answers_read_only_ops_only(host: WorkerHost) -> None:
+    _call(host, "batchTableOperations", {"ops": [{"type": "set", "table": "T", "key": 1, "value": {"a": 1}}]})
+    reply = json.loads(host.dispatch_sync("queryTable", json.dumps({"table": "T", "query": {}})) or "{}")
+    assert reply["ok"] and reply["value"]["rows"] == [{"key": 1, "value": {"a": 1}}]
+    err = json.loads(host.dispatch_sync("queryTable", json.dumps({"table": "T", "query": {"field": "a",
+                                                                                            "operator": "~"}})) or "{}")
+    assert err["error"]["code"] == "BAD_OPERATOR"
+    assert host.dispatch_sync("batchTableOperations", "{}") is None
+    assert host.dispatch_sync("run", json.dumps({"code": "return 1"})) is None
+
+
+def test_tagged_values_and_migrate(host: WorkerHost) -> None:
+    ops = [{"type": "set", "table": "B", "key": "b", "tagged": True,
+            "value": {"raw": {"$bytes": "AAH/"}, "inf": {"$float": "inf"}}},
+           {"type": "set", "table": "B", "key": "plain", "value": {"$bytes": "not a tag without 'tagged'"}}]
+    assert _call(host, "batchTableOperations", {"ops": ops})["ok"]
+    assert host.runtime.database.get("B", "b") == {"raw": b"\x00\x01\xff", "inf": math.inf}
+    assert host.runtime.database.get("B", "plain") == {"$bytes": "not a tag without 'tagged'"}
+    _call(host, "batchTableOperations", {"ops": [{"type": "set", "table": "P", "key": i, "value": {"n": i}}
+                                                 for i in range(4)]})
+    reply = _call(host, "migrate", {"table": "P", "toVersion": 2, "schema": {"type": "object", "required": ["m"]},
+                                    "steps": {"2": "function(key, row) if key == 0 then return nil end "
+                                                   "row.m = row.n * 2 return row end"}})
+    assert reply["value"] == {"table": "P", "from_version": 0, "to_version": 2, "rows": 3, "deleted": 1}
+    assert host.runtime.database.get("P", 3) == {"n": 3, "m": 6}
+    err = _call(host, "migrate", {"table": "P", "steps": {"3": "function(key, row) error('stop') end"}})["error"]
+    assert err["code"] == "MIGRATION_FAILED" and err["details"]["cause"]["code"] == "LUA_RUNTIME_ERROR"
+    assert _call(host, "migrate", {"table": "P", "steps": {"x": "function() end"}})["error"]["code"] == "BAD_REQUEST"
+    assert _call(host, "migrate", {"table": "P", "steps": {"3": "{}"}})["error"]["code"] == "NOT_A_FUNCTION"
+    assert host.runtime.database.schema_version("P") == 2

@@ -156,6 +156,7 @@ async function refreshTables() {
     frag.appendChild(tbl);
   }
   box.replaceChildren(frag);
+  await refreshStorage(tables.map((t) => t.name));
 }
 $("#refresh").addEventListener("click", () => hype && refreshTables());
 
@@ -203,6 +204,105 @@ $("#persist").addEventListener("submit", async (ev) => {
   await refreshTables();
 });
 
+// ---------- indices & queries ----------
+const stTable = $("#st-table");
+let lastQuery = null;
+
+function parseValue(text) {
+  const t = text.trim();
+  if (t === "") return null;
+  try { return JSON.parse(t); } catch { return t; }
+}
+
+async function refreshStorage(names) {
+  if (!hype) return;
+  const current = stTable.value;
+  if (names) {
+    stTable.replaceChildren(...names.map((n) => { const o = el("option", null, n); o.value = n; return o; }));
+    if (names.includes(current)) stTable.value = current;
+  }
+  const table = stTable.value;
+  const box = $("#st-indexes");
+  if (!table) { box.replaceChildren(el("p", "muted", "no tables yet")); return; }
+  let list;
+  try { list = await hype.indexes(table); } catch (e) { box.replaceChildren(el("p", "muted", `${e.code}: ${e.message}`)); return; }
+  if (!list.length) { box.replaceChildren(el("p", "muted", `no indices on ${table}`)); return; }
+  const ul = el("ul", "index-list");
+  for (const ix of list) {
+    const li = el("li");
+    li.dataset.index = ix.name;
+    li.appendChild(el("code", null, ix.name));
+    if (ix.unique) li.appendChild(el("span", "badge", "unique"));
+    const drop = el("button", "link", "✕");
+    drop.type = "button";
+    drop.title = `drop index ${ix.name}`;
+    drop.addEventListener("click", async () => {
+      try { await hype.dropIndex(table, ix.name); } catch (err) { showError(err); }
+      refreshStorage();
+    });
+    li.appendChild(drop);
+    ul.appendChild(li);
+  }
+  box.replaceChildren(ul);
+}
+stTable.addEventListener("change", () => refreshStorage());
+
+$("#st-index-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const fields = f.fields.value.split(",").map((x) => x.trim()).filter(Boolean);
+  try {
+    const name = await hype.createIndex(stTable.value, fields.length === 1 ? fields[0] : fields, "btree", { unique: f.unique.checked });
+    append(el("div", "entry info", `index ${name} on ${stTable.value}`));
+  } catch (e) { showError(e); }
+  refreshStorage();
+});
+
+function renderResults(rows, plan, append_ = false) {
+  const box = $("#st-results");
+  $("#st-plan").textContent = plan ? `plan: ${plan.plan}${plan.index ? ` via ${plan.index}` : ""} · ${rows.length} row(s)${rows.cursor ? " · more…" : ""}` : "";
+  const tbl = append_ && box.querySelector("table") ? box.querySelector("table") : el("table");
+  for (const r of rows) {
+    const tr = el("tr");
+    tr.dataset.key = String(r.key);
+    tr.appendChild(el("td", "key", typeof r.key === "number" ? `[${r.key}]` : String(r.key)));
+    tr.appendChild(el("td", "value", JSON.stringify(r.value)));
+    tbl.appendChild(tr);
+  }
+  const nodes = [tbl];
+  if (rows.cursor) {
+    const more = el("button", "secondary small", "next page");
+    more.type = "button";
+    more.id = "st-next";
+    more.addEventListener("click", async () => {
+      try {
+        const page = await hype.queryTable(stTable.value, { ...lastQuery, cursor: rows.cursor });
+        renderResults(page, plan, true);
+      } catch (e) { showError(e); }
+    });
+    nodes.push(more);
+  }
+  box.replaceChildren(...nodes);
+}
+
+$("#st-query-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const q = {};
+  if (f.field.value.trim()) Object.assign(q, { field: f.field.value.trim(), operator: f.operator.value, value: parseValue(f.value.value) });
+  if (f.limit.value !== "") q.limit = Number(f.limit.value);
+  if (f.order.value) q.order = f.order.value;
+  lastQuery = q;
+  try {
+    const [rows, plan] = await Promise.all([hype.queryTable(stTable.value, q), hype.explain(stTable.value, q)]);
+    renderResults(rows, plan);
+  } catch (e) {
+    $("#st-plan").textContent = "";
+    $("#st-results").replaceChildren();
+    showError(e);
+  }
+});
+
 // ---------- boot ----------
 const bootStart = performance.now();
 const phaseNames = { start: "worker started", pyodide: "Pyodide loaded", wheels: "wheels installed", core: "hypelua imported", host: "Lua VM + storage ready" };
@@ -231,6 +331,8 @@ window.hypeReady = Hype.load({
   statusEl.title = JSON.stringify(h.timings);
   runBtn.disabled = false;
   persistBtn.disabled = false;
+  $("#st-index-btn").disabled = false;
+  $("#st-query-btn").disabled = false;
   await refreshTables();
   return h;
 }, (e) => {

@@ -30,6 +30,97 @@ function resolveBaseUrl(baseUrl) {
   return url;
 }
 
+const MAX_DEPTH = 200;
+
+function notStorable(message, path, suggestion) {
+  return new HypeError("NOT_STORABLE", message, { path }, suggestion ??
+    "Store plain data: null, booleans, numbers, strings, Uint8Array, arrays and plain objects without cycles.");
+}
+
+function bytesToBase64(bytes) {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(bin);
+}
+
+function base64ToBytes(text) {
+  const bin = atob(text);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/**
+ * A JS value -> the JSON the worker host reads (throws HypeError NOT_STORABLE).
+ * Uint8Array/ArrayBuffer -> {"$bytes": base64}, NaN/Infinity -> {"$float": ...},
+ * safe BigInt -> number; undefined object properties are dropped (JSON rules).
+ */
+export function toWire(value, path = "value", depth = 0, seen = new Set(), tags = { found: false }) {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (Number.isFinite(value)) return value;
+      tags.found = true;
+      return { $float: Number.isNaN(value) ? "nan" : value > 0 ? "inf" : "-inf" };
+    case "bigint":
+      if (value > BigInt(Number.MAX_SAFE_INTEGER) || value < BigInt(Number.MIN_SAFE_INTEGER)) {
+        throw notStorable(`${path}: BigInt ${value} is outside the safe integer range`, path);
+      }
+      return Number(value);
+    case "undefined":
+      return null;
+    case "function":
+      throw notStorable(`${path}: a JavaScript function cannot be stored`, path,
+        "Store Lua functions with persistFunction(table, key, 'function(...) ... end').");
+    case "symbol":
+      throw notStorable(`${path}: a Symbol cannot be stored`, path);
+    default:
+  }
+  if (value === null) return null;
+  if (depth > MAX_DEPTH) throw notStorable(`${path}: nested deeper than ${MAX_DEPTH} levels`, path);
+  if (value instanceof ArrayBuffer || ArrayBuffer.isView(value)) {
+    tags.found = true;
+    const bytes = value instanceof ArrayBuffer ? new Uint8Array(value)
+      : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return { $bytes: bytesToBase64(bytes) };
+  }
+  if (seen.has(value)) throw notStorable(`${path}: the value contains a cycle`, path);
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return value.map((v, i) => toWire(v, `${path}[${i}]`, depth + 1, seen, tags));
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      const kind = value?.constructor?.name ?? "object";
+      throw notStorable(`${path}: a ${kind} cannot be stored (only plain objects)`, path,
+        kind === "Map" ? "Convert it with Object.fromEntries(map)." : undefined);
+    }
+    const out = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (v === undefined) continue;
+      out[k] = toWire(v, `${path}.${k}`, depth + 1, seen, tags);
+    }
+    return out;
+  } finally {
+    seen.delete(value);
+  }
+}
+
+/** The inverse of `toWire` on values coming back: {"$bytes"} -> Uint8Array, {"$float"} -> number. */
+export function fromWire(value) {
+  if (Array.isArray(value)) return value.map(fromWire);
+  if (value === null || typeof value !== "object") return value;
+  const keys = Object.keys(value);
+  if (keys.length === 1) {
+    if (keys[0] === "$bytes" && typeof value.$bytes === "string") return base64ToBytes(value.$bytes);
+    if (keys[0] === "$float") return value.$float === "nan" ? NaN : value.$float === "inf" ? Infinity : -Infinity;
+  }
+  const out = {};
+  for (const k of keys) out[k] = fromWire(value[k]);
+  return out;
+}
+
 function emitLines(cb, text) {
   if (!text || !cb) return;
   const body = text.endsWith("\n") ? text.slice(0, -1) : text;
@@ -113,6 +204,13 @@ export class Hype {
       case "fatal":
         this._fail(HypeError.from(msg.error, "WORKER_ERROR"));
         return;
+      case "progress": {
+        const p = this._pending.get(msg.id);
+        if (p?.onProgress) {
+          try { p.onProgress({ done: msg.done, total: msg.total }); } catch (e) { console.error(e); }
+        }
+        return;
+      }
       case "reply": {
         const p = this._pending.get(msg.id);
         if (!p) return;
@@ -141,11 +239,11 @@ export class Hype {
     try { this._worker.terminate(); } catch { /* already gone */ }
   }
 
-  _call(op, args = {}) {
+  _call(op, args = {}, onProgress = undefined) {
     if (this._dead) return Promise.reject(this._dead);
     const id = this._nextId++;
     return new Promise((resolve, reject) => {
-      this._pending.set(id, { resolve, reject, op });
+      this._pending.set(id, { resolve, reject, op, onProgress });
       try {
         this._worker.postMessage({ type: "call", id, op, args });
       } catch (e) {
@@ -191,6 +289,128 @@ export class Hype {
   /** Versions and back-ends in use ({version, python, lua_backend, storage_backend}). */
   info() {
     return this._call("info", {});
+  }
+
+  // ------------------------------------------------------------- storage (issue 3)
+
+  /**
+   * Create a B-tree index on a field path (`"users.age"`) or several (compound).
+   * Resolves with its name (the fields joined by "+"). Rejects with BAD_FIELD_PATH,
+   * BAD_INDEX, UNIQUE_VIOLATION (existing rows share a value; no index is created).
+   * @param {string} table
+   * @param {string|string[]} fieldOrFields
+   * @param {string|{unique?: boolean}} [kind="btree"]
+   * @param {{unique?: boolean}} [options]
+   */
+  createIndex(table, fieldOrFields, kind = "btree", options = {}) {
+    if (kind && typeof kind === "object") { options = kind; kind = "btree"; }
+    return this._call("createIndex", {
+      table: String(table), fields: fieldOrFields, kind: kind ?? "btree", options: { unique: !!options?.unique },
+    });
+  }
+
+  /** Drop an index by name (or by its fields); resolves with whether it existed. */
+  dropIndex(table, nameOrFields) {
+    return this._call("dropIndex", { table: String(table), name: nameOrFields });
+  }
+
+  /** The indices of a table: `[{name, fields, unique, ...}]`. */
+  indexes(table) {
+    return this._call("indexes", { table: String(table) });
+  }
+
+  /**
+   * Query a table: `{field, operator, value}` or `{where: [...]}`, plus `order`,
+   * `orderBy`, `limit`, `offset`, `cursor`. Resolves with an array of `{key, value}`
+   * whose `cursor` property is the next page's cursor (null on the last page).
+   */
+  async queryTable(table, query = {}) {
+    const r = await this._call("queryTable", { table: String(table), query: toWire(query ?? {}, "query") });
+    const rows = r.rows.map((row) => ({ key: row.key, value: fromWire(row.value) }));
+    rows.cursor = r.cursor ?? null;
+    return rows;
+  }
+
+  /** How a query would run: `{plan: "index" | "full_scan", index, ...}`. */
+  explain(table, query = {}) {
+    return this._call("explain", { table: String(table), query: toWire(query ?? {}, "query") });
+  }
+
+  /**
+   * Apply operations atomically and durably (resolved = in IndexedDB):
+   * `{type: "set"|"get"|"delete"|"update", table, key, value}`. Resolves with one
+   * result per operation; rejects with BATCH_FAILED (details.index, details.cause)
+   * and nothing applied.
+   * @param {object[]} ops
+   * @param {{onProgress?: (p: {done: number, total: number}) => void}} [options]
+   */
+  batchTableOperations(ops, options = {}) {
+    if (!Array.isArray(ops)) {
+      return Promise.reject(new HypeError("BAD_OPERATION", "batchTableOperations expects an array of operations", {},
+        "Pass [{type: 'set', table, key, value}, ...]."));
+    }
+    const wire = new Array(ops.length);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i];
+      try {
+        if (op === null || typeof op !== "object" || Array.isArray(op)) {
+          throw new HypeError("BAD_OPERATION", "an operation must be an object {type, table, key, value}", {}, "");
+        }
+        const w = { type: op.type, table: op.table, key: op.key };
+        if (op.value !== undefined) {
+          const tags = { found: false };
+          w.value = toWire(op.value, `ops[${i}].value`, 0, new Set(), tags);
+          if (tags.found) w.tagged = true;
+        }
+        if (typeof w.key === "bigint") w.key = toWire(w.key, `ops[${i}].key`);
+        wire[i] = w;
+      } catch (e) {
+        const cause = HypeError.from(e);
+        return Promise.reject(new HypeError("BATCH_FAILED",
+          `operation ${i} of the batch failed: ${cause.message}; the batch was rolled back`,
+          { index: i, op: { type: op?.type, table: op?.table, key: op?.key }, cause: cause.toJSON() },
+          "Fix the operation at details.index (see details.cause); nothing of the batch was applied."));
+      }
+    }
+    const onProgress = options?.onProgress;
+    return this._call("batchTableOperations", { ops: wire, progress: typeof onProgress === "function" },
+      typeof onProgress === "function" ? onProgress : undefined).then((results) => results.map(fromWire));
+  }
+
+  /** Attach a JSON Schema (draft 2020-12) to a table; resolves with the recorded version. */
+  defineSchema(table, schema, version = undefined) {
+    return this._call("defineSchema", { table: String(table), schema, ...(version === undefined ? {} : { version }) });
+  }
+
+  /**
+   * Migrate a table to a new schema version atomically.
+   * @param {string} table
+   * @param {{steps?: Object<string, string>, schema?: object, toVersion?: number}} spec
+   *   steps: `{2: "function(key, row) row.x = 1 return row end"}` (Lua source; returning nil deletes the row)
+   */
+  migrate(table, spec = {}) {
+    const steps = {};
+    for (const [v, src] of Object.entries(spec.steps ?? {})) {
+      if (typeof src !== "string") {
+        return Promise.reject(new HypeError("BAD_REQUEST", `migration step ${v} must be Lua source text`, { step: v },
+          "Write steps as strings: {2: 'function(key, row) ... return row end'}."));
+      }
+      steps[v] = src;
+    }
+    const args = { table: String(table), steps };
+    if (spec.schema !== undefined) args.schema = spec.schema;
+    if (spec.toVersion !== undefined) args.toVersion = spec.toVersion;
+    return this._call("migrate", args);
+  }
+
+  /** Sizes per table: `{tables: {name: {rows, bytes_raw, bytes_stored, ratio, indexes}}, rows, ...}`. */
+  stats() {
+    return this._call("stats", {});
+  }
+
+  /** Fold the IndexedDB journal into its rows store now (it also happens by itself when idle). */
+  compact() {
+    return this._call("compact", {});
   }
 
   /** Stop the worker; pending and later calls reject with WORKER_ERROR. */

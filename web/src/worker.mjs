@@ -82,10 +82,17 @@ async function boot({ baseUrl, database }) {
   return { pyodide, manifest };
 }
 
-async function dispatch(op, args) {
+async function dispatch(op, args, id) {
   let raw;
+  // progress events ({done, total}) of long operations, posted while the operation runs
+  const progress = (done, total) => {
+    self.postMessage({ type: "progress", id, done: Number(done), total: Number(total) });
+  };
   try {
-    raw = await host.dispatch(op, JSON.stringify(args ?? {}));
+    const json = JSON.stringify(args ?? {});
+    // read-only ops are answered synchronously (no Python event-loop round trip)
+    raw = host.dispatch_sync(op, json);
+    if (raw === undefined || raw === null) raw = await host.dispatch(op, json, progress);
   } catch (e) {
     return { ok: false, error: errorObject("INTERNAL_ERROR", e, "This is a bug in hypelua's worker host; please report it."), output: "" };
   }
@@ -132,7 +139,7 @@ self.addEventListener("message", (ev) => {
       let reply;
       try {
         await booting;
-        reply = await dispatch(msg.op, msg.args);
+        reply = await dispatch(msg.op, msg.args, msg.id);
       } catch (e) {
         reply = { ok: false, error: errorObject("WORKER_ERROR", e), output: "" };
       }
