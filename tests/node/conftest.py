@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -19,6 +20,15 @@ WHEEL = ROOT / "build" / "wheels" / "hypelua_lua54-5.4.8-cp314-cp314-pyodide_202
 RunInPyodide = Callable[..., dict[str, Any]]
 
 
+DIST_WHEELS = ROOT / "dist" / "web" / "wheels"
+
+
+def dependency_wheels() -> list[Path]:
+    """The pure-Python dependency wheels ``build.sh dist`` gathered for Pyodide
+    (everything in ``dist/web/wheels`` but hypelua itself and the Lua side module)."""
+    return sorted(w for w in DIST_WHEELS.glob("*.whl") if not w.name.startswith(("hypelua-", "hypelua_lua54-")))
+
+
 def skip_reason() -> str | None:
     """Why Pyodide-under-Node tests cannot run here, or None."""
     if shutil.which("node") is None:
@@ -27,6 +37,8 @@ def skip_reason() -> str | None:
         return "node_modules/pyodide missing (run `npm install`)"
     if not SO.exists():
         return "wasm side module not built (run `wasm/build.sh wasm`)"
+    if not dependency_wheels():
+        return "dependency wheels missing in dist/web/wheels (run `./build.sh dist`)"
     return None
 
 
@@ -46,5 +58,13 @@ def pyodide() -> RunInPyodide:
     """``pyodide(module, *runner_args) -> report``; skips when Node/Pyodide/the wasm build is missing."""
     reason = skip_reason()
     if reason:
+        if os.environ.get("HYPELUA_REQUIRE_DIST") == "1":
+            pytest.fail(f"Pyodide-under-Node tests cannot run: {reason}")
         pytest.skip(reason)
     return run_in_pyodide
+
+
+@pytest.fixture(scope="session")
+def dependency_wheel_args() -> list[str]:
+    """``--wheel PATH`` runner arguments installing hypelua's dependencies in Pyodide."""
+    return [arg for w in dependency_wheels() for arg in ("--wheel", str(w))]

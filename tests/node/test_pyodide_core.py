@@ -28,8 +28,8 @@ def _names() -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def report(pyodide: Callable[..., dict[str, Any]]) -> dict[str, Any]:
-    return pyodide(CHECKS, "--so", str(SO), "--env", f"HYPE_ROOT={ROOT}")
+def report(pyodide: Callable[..., dict[str, Any]], dependency_wheel_args: list[str]) -> dict[str, Any]:
+    return pyodide(CHECKS, "--so", str(SO), "--env", f"HYPE_ROOT={ROOT}", *dependency_wheel_args)
 
 
 @pytest.mark.parametrize("name", _names())
