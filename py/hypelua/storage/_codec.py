@@ -185,7 +185,10 @@ def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None, on_funct
         try:
             scalars = _JSON_SCALARS
             if t is dict:
-                if all(type(k) is str and not k.startswith("$") for k in value):
+                for k in value:
+                    if type(k) is not str or k[:1] == "$":
+                        break
+                else:  # a JSON object: keys are plain strings
                     return {k: v if type(v) in scalars else to_tagged(v, depth + 1, path, on_function)
                             for k, v in value.items()}
                 pairs = []
