@@ -52,7 +52,6 @@ from ._query import (
     Query,
     QueryError,
     encode_cursor,
-    get_path,
     key_order,
     parse_field,
     reference_execute,
@@ -210,6 +209,23 @@ def field_intervals(conditions: Iterable[Condition]) -> dict[tuple[str, ...], tu
 # ----------------------------------------------------------------------------- indices
 
 
+def _lookup(doc: Any, path: tuple[str, ...], seen: dict[int, bool]) -> Any:
+    """:func:`~._query.get_path`, remembering (by ``id``, for one document) which maps are addressable."""
+    cur = doc
+    for p in path:
+        if type(cur) is not dict:
+            return None
+        ok = seen.get(id(cur))
+        if ok is None:
+            ok = seen[id(cur)] = all(type(k) is str and not k.startswith("$") for k in cur)
+        if not ok:
+            return None
+        cur = cur.get(p)
+        if cur is None:
+            return None
+    return cur
+
+
 @dataclass
 class _Index:
     name: str | None  # None: the hidden primary (key order) list
@@ -219,10 +235,13 @@ class _Index:
     entries: SortedList = field(default_factory=SortedList)
     by_key: dict[Key, tuple[Any, ...]] = field(default_factory=dict)
 
-    def entry(self, key: Key, doc: Any) -> tuple[Any, ...]:
+    def entry(self, key: Key, doc: Any, seen: dict[int, bool] | None = None) -> tuple[Any, ...]:
+        """``(r1, v1, ..., rn, vn, key_order(key))``; ``seen`` shares map checks between indices of one put."""
+        if seen is None:
+            seen = {}
         out: list[Any] = []
         for p in self.paths:
-            out.extend(sort_pair(get_path(doc, p)))
+            out.extend(sort_pair(_lookup(doc, p, seen)))
         out.append(key_order(key))
         return tuple(out)
 
@@ -315,6 +334,8 @@ class TableIndexes:
 
     def get(self, key: Key) -> Any | None:
         """The document under ``key`` or None."""
+        if type(key) is not int and type(key) is not str:
+            return None  # True / 1.0 must not find the row 1
         return self._docs.get(key)
 
     def keys(self) -> Iterator[Key]:
@@ -345,7 +366,8 @@ class TableIndexes:
             raise TypeError("a document cannot be None (delete the key instead)")
         if type(key) is not int and type(key) is not str:
             raise TypeError(f"keys must be int or str, not {type(key).__name__}")
-        new = [(ix, ix.entry(key, doc)) for ix in self._indexes.values()]
+        seen: dict[int, bool] = {}
+        new = [(ix, ix.entry(key, doc, seen)) for ix in self._indexes.values()]
         for ix, e in new:
             other = ix.conflict(key, e)
             if other is not None:
@@ -371,6 +393,8 @@ class TableIndexes:
 
     def pop(self, key: Key) -> Any | None:
         """Remove the row ``key``; returns its document (None if absent)."""
+        if type(key) is not int and type(key) is not str:
+            return None
         old = self._docs.pop(key, None)
         if old is None:
             return None
@@ -542,8 +566,8 @@ class TableIndexes:
                 plan.cost = min(plan.estimated, want / sel)
             else:
                 plan.cost = plan.estimated * (1.0 if plan.order_from_index else 1.2)
-            if plan.kind == "key_scan":
-                plan.cost *= 1.1
+            if plan.kind == "key_scan" and plan.residual:
+                plan.cost *= 1.5  # every visited row is checked against every condition
         best = min(plans, key=lambda p: (p.cost, p.kind == "key_scan", not p.order_from_index), default=None)
         full = _Plan("full_scan", None, estimated=n_rows, residual=tuple(where), cost=n_rows * 1.5)
         if best is None or full.cost < best.cost:
