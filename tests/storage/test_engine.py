@@ -408,3 +408,18 @@ def test_bad_imports_change_nothing(db: Database, doc: str) -> None:
         db.import_data(doc)
     assert info.value.code == "BAD_EXPORT"
     assert db.table("t").keys() == ["keep"]
+
+
+def test_mutating_a_value_after_set_changes_nothing_stored(db: Database) -> None:
+    t = db.table("t")
+    t.create_index("age")
+    doc = {"age": 1, "tags": ["a"]}
+    t.set("k", doc)
+    doc["age"] = 99
+    doc["tags"].append("b")
+    assert t.get("k") == {"age": 1, "tags": ["a"]}
+    assert [k for k, _ in t.query(field="age", operator="=", value=1)] == ["k"]
+    assert [k for k, _ in t.query(field="age", operator="=", value=99)] == []
+    (_, row), = t.query(field="age", operator="=", value=1)
+    row["age"] = 7  # results are copies too
+    assert t.get("k")["age"] == 1
