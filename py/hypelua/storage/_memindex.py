@@ -56,6 +56,7 @@ from ._query import (
     parse_field,
     reference_execute,
     sort_pair,
+    take_page,
 )
 
 Key = int | str
@@ -694,12 +695,7 @@ def _finish(query: Query, hits: list[tuple[tuple[Any, ...], Key, Any]]) -> tuple
             hits = hits[bisect_right(hits, query.after, key=first):]
     if query.descending:
         hits.reverse()
-    start = query.offset
-    end = None if query.limit is None else start + query.limit
-    page = hits[start:end]
-    more = end is not None and len(hits) > end
-    cursor = encode_cursor(page[-1][0]) if (more and page) else None
-    return [(k, d) for _, k, d in page], cursor
+    return take_page(query, hits)
 
 
 __all__ = [

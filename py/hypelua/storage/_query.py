@@ -351,6 +351,15 @@ def reference_execute(query: Query, rows: list[tuple[Any, Any]]) -> tuple[list[t
             hits = [h for h in hits if h[0] < query.after]
         else:
             hits = [h for h in hits if h[0] > query.after]
+    return take_page(query, hits)
+
+
+def take_page(query: Query, hits: list[tuple[tuple[Any, ...], Any, Any]]
+              ) -> tuple[list[tuple[Any, Any]], str | None]:
+    """Apply ``offset``/``limit`` to sorted ``(position, key, doc)`` hits past the cursor.
+
+    Returns ``(page, next_cursor)``; the cursor is set only when rows remain after the page.
+    """
     start = query.offset
     end = None if query.limit is None else start + query.limit
     page = hits[start:end]
