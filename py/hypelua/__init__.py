@@ -10,8 +10,6 @@ Public facade (imports stay lazy: start-up time is a target)::
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from ._errors import (
     BackendUnavailableError,
     BytecodeRejectedError,
@@ -25,7 +23,10 @@ from ._errors import (
     StorageError,
 )
 
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
 if TYPE_CHECKING:
+    from typing import Any
+
     from ._runtime import Runtime
     from .storage import Database, PersistedFunction, Table
 

@@ -8,7 +8,9 @@ about it).  The same four fields cross to JavaScript as ``HypeError``
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class HypeError(Exception):

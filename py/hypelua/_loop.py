@@ -19,7 +19,6 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from ._errors import (
     HypeError,
@@ -30,18 +29,16 @@ from ._errors import (
 )
 from .lua import LuaFunction, LuaVM
 
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any
+
 _BOOT = """
 local chunk, events, host = ...
 local M = chunk(host)
 events()
 return M.tick, M.track, M.host_function, M.alive
 """
-
-
-def _lua_path() -> Any:
-    from ._runtime import lua_path
-
-    return lua_path()
 
 
 def _running_loop() -> Any:
@@ -110,9 +107,10 @@ class EventLoop:
         self.vm = vm
         self.after_tick = after_tick
         self.on_unhandled_rejection = on_unhandled_rejection
-        root = _lua_path() / "hype"
-        chunk = vm.load((root / "loop.lua").read_text("utf-8"), "@hype/loop.lua", "t")
-        events = vm.load((root / "events.lua").read_text("utf-8"), "@hype/events.lua", "t")
+        from ._runtime import lua_source
+
+        chunk = vm.load(lua_source("loop"), "@hype/loop.lua", "t")
+        events = vm.load(lua_source("events"), "@hype/events.lua", "t")
         host = {"now": self._now, "wake": self._wake, "soon": self._soon}
         self._tick, self._track, self._host_function, self._alive = vm.execute(
             _BOOT, chunk, events, host, chunkname="=(hype loop boot)")

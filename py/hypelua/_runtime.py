@@ -6,36 +6,53 @@ Lua side module, IndexedDB); see :mod:`hypelua.browser` for the worker side.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
-import re
+import os
 import sys
 from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from . import _errors
 from ._errors import HypeError, LuaSyntaxError, NotStorableError, StorageError
 from .lua import LuaFunction, LuaVM, open_vm
 
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
 if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any
+
     from .storage import Database, PersistedFunction
 
 FN_TAG = "\0hype.function"
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LUA_KEYWORDS = frozenset((
     "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "goto", "if", "in",
     "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
 ))
 
 
-def lua_path() -> Path:
-    """Directory holding the shipped Lua library (``hype/*.lua``)."""
-    here = Path(__file__).resolve().parent
-    packaged = here / "_lua"
-    if packaged.is_dir():
+def lua_dir() -> str:
+    """Directory holding the shipped Lua library (``hype/*.lua``), as a string."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    packaged = os.path.join(here, "_lua")
+    if os.path.isdir(packaged):
         return packaged
-    return here.parent.parent / "lua"  # source checkout: <repo>/py/hypelua -> <repo>/lua
+    return os.path.join(os.path.dirname(os.path.dirname(here)), "lua")  # <repo>/py/hypelua -> <repo>/lua
+
+
+def lua_path() -> Path:
+    """:func:`lua_dir` as a :class:`pathlib.Path`."""
+    from pathlib import Path
+
+    return Path(lua_dir())
+
+
+def lua_source(name: str) -> str:
+    """Source text of the shipped library module ``hype/<name>.lua``."""
+    with open(os.path.join(lua_dir(), "hype", name + ".lua"), encoding="utf-8") as f:
+        return f.read()
+
+
+def _is_identifier(name: str) -> bool:
+    return name.isascii() and name.isidentifier()
 
 
 class Runtime:
@@ -71,7 +88,7 @@ class Runtime:
     ) -> None:
         self._database: Database | None = None
         self._database_spec = (database, hmac_key)
-        if not isinstance(database, (str, Path)):
+        if not isinstance(database, (str, os.PathLike)):
             self._attach(database)
         self.vm: LuaVM = open_vm(backend, max_memory=max_memory, **(vm_options or {}))
         self._stdout = stdout or sys.stdout.write
@@ -116,7 +133,7 @@ class Runtime:
             "fail": self._host_fail,
             "tables": lambda: self.database.tables(),
         }
-        src = (lua_path() / "hype" / "external.lua").read_text("utf-8")
+        src = lua_source("external")
         (api,) = vm.execute(src, host, chunkname="@hype/external.lua")
         api["tables"] = vm.register(None, host["tables"])
         self._external: LuaFunction = api["external"]
@@ -158,7 +175,7 @@ class Runtime:
             self._external, api["tables"],
             chunkname="=(hype boot)",
         )
-        storage_src = (lua_path() / "hype" / "storage.lua").read_text("utf-8")
+        storage_src = lua_source("storage")
         storage_host = {
             "batch": self._host_batch,
             "begin_tx": self._host_begin_tx,
@@ -177,7 +194,7 @@ class Runtime:
         vm.set_global("storage", storage_api)
 
     def _define_global(self, name: str) -> None:
-        if not _IDENT.match(name) or name in _LUA_KEYWORDS:
+        if not _is_identifier(name) or name in _LUA_KEYWORDS:
             return
         self.vm.execute(
             "local name, external = ... if rawget(_G, name) == nil then rawset(_G, name, external(name)) end",
@@ -225,8 +242,11 @@ class Runtime:
         tx, self._tx = self._tx, None
         if tx is not None:
             err = RuntimeError("Lua transaction failed")
-            with contextlib.suppress(RuntimeError):
+            try:
                 tx.__exit__(RuntimeError, err, None)
+            except RuntimeError as exc:  # the transaction rolled back and re-raised our marker
+                if exc is not err:
+                    raise
 
     def _host_create_index(self, table: str, fields: Any, opts: Any) -> str:
         opts = opts if isinstance(opts, dict) else {}
@@ -298,7 +318,8 @@ class Runtime:
         text = self._chunks.get(chunkname)
         if text is None and chunkname.startswith("@"):
             try:
-                text = Path(chunkname[1:]).read_text("utf-8")
+                with open(chunkname[1:], encoding="utf-8") as f:
+                    text = f.read()
             except OSError:
                 return None
         if text is None or first <= 0:
@@ -445,15 +466,16 @@ class Runtime:
 
 def _read_lua_file(path: str | Path) -> tuple[str, str]:
     """(source text, chunk name ``@<path>``); a shebang line becomes a comment."""
-    p = Path(path)
+    p = os.fspath(path)
     try:
-        text = p.read_text("utf-8")
+        with open(p, encoding="utf-8") as f:
+            text = f.read()
     except OSError as exc:
-        raise HypeError(f"cannot read {str(p)!r}: {exc.strerror}", code="FILE_NOT_FOUND",
-                        details={"path": str(p)}, suggestion="Check the file name.") from exc
+        raise HypeError(f"cannot read {p!r}: {exc.strerror}", code="FILE_NOT_FOUND",
+                        details={"path": p}, suggestion="Check the file name.") from exc
     if text.startswith("#"):
         text = "--" + text  # shebang line, like lua.c
-    return text, "@" + str(p)
+    return text, "@" + p
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    import argparse
 
 from ._errors import HypeError
+
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+    from typing import Any
 
 
 def _print_error(exc: HypeError) -> None:
@@ -52,6 +53,8 @@ def find_dist(root: str | None = None) -> Path:
     Raises:
         HypeError: ``DIST_NOT_BUILT`` with a hint to run ``./build.sh``.
     """
+    from pathlib import Path
+
     if root:
         candidates = [root]
     else:

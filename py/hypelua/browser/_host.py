@@ -11,6 +11,25 @@ value (or null); ``persistFunction {table, key, code, options: {compress}}``;
 ``tables {}`` -> ``[{name, entries: [{key, kind, size, compressed, preview}]}]``;
 ``deleteEntry {table, key}`` -> bool; ``flush {}``; ``info {}`` -> versions and back-ends.
 
+``run``/``compute``/``runFile`` run the chunk as an async main chunk on the host loop
+(Pyodide's WebLoop in the worker): ``setTimeout``, promises, ``async``/``await`` and
+top-level ``await`` work.  The reply comes when the chunk's work is idle (no timer,
+microtask or host future left, like Node's exit), capped by ``timeout`` (ms, default
+:data:`DEFAULT_TIMEOUT_MS`): past it the request fails with ``TIMEOUT`` and the
+chunk's leftover timers are cleared (so a forgotten ``setInterval`` cannot wedge the
+worker).  ``reset {}`` starts a fresh Lua state (globals, module caches) on the same
+database and files.
+
+Project files (issue 4; the Runtime's module root, persisted in IndexedDB by the
+worker): ``writeFile {path, text}`` -> ``{path, size}``; ``readFile {path}`` -> text;
+``listFiles {dir, all}`` -> ``[{path, type, size}]``; ``removeFile {path}`` -> bool;
+``runFile {path, args, timeout}`` -> return values (the file runs as the main chunk);
+``install {packages, registry, dev}`` -> ``{added, packages, fetched, changed,
+lock_written}`` (see :mod:`hypelua.browser._install`); ``runTests {paths, filter,
+timeout}`` -> ``{results: [{file, name, full_name, path, status, message,
+duration_ms}], summary: {passed, failed, pending, total}, tap}``.  Paths are
+relative to the project (``PATH_OUTSIDE_PROJECT`` for escapes).
+
 Storage ops (issue 3): ``createIndex {table, fields, kind, options: {unique}}`` -> name;
 ``dropIndex {table, name}`` -> bool; ``indexes {table}`` -> ``[{name, fields, unique, ...}]``;
 ``queryTable {table, query}`` -> ``{rows: [{key, value}], cursor}``; ``explain {table, query}``;
@@ -33,9 +52,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import inspect
 import json
 import math
+import os
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -44,9 +65,24 @@ from .._errors import HypeError, StorageError
 from .._runtime import Runtime, _to_lua_tagged
 from ..lua import LuaFunction, LuaHandle
 from ..storage import Database, PersistedFunction
+from ._install import HttpGet
+from ._project import ProjectFS
 
 #: ops that write nothing: answered by :meth:`WorkerHost.dispatch_sync` without awaiting
-READ_ONLY_OPS = frozenset({"queryTable", "explain", "indexes", "stats", "tables", "info"})
+READ_ONLY_OPS = frozenset({"queryTable", "explain", "indexes", "stats", "tables", "info", "readFile",
+                           "listFiles"})
+#: ops after which the project directory is written back to persistent storage
+FILE_OPS = frozenset({"run", "compute", "runFile", "writeFile", "removeFile", "install", "runTests"})
+#: default cap of ``run`` / ``compute`` / ``runFile`` (ms) before ``TIMEOUT``
+DEFAULT_TIMEOUT_MS = 10_000
+#: default per-test timeout of ``runTests`` (ms)
+DEFAULT_TEST_TIMEOUT_MS = 5_000
+
+_CLEAR_TIMERS = """
+local L = package.loaded["hype.loop"]
+local probe = L.setTimeout(function() end, 1)
+for id = 1, probe.id do L.clearTimeout(id) end
+"""
 
 #: largest request accepted, in bytes of JSON
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -112,10 +148,27 @@ class WorkerHost:
     Create with ``await WorkerHost.create(database, idb)``.
     """
 
-    def __init__(self, runtime: Runtime, output: list[str]) -> None:
+    def __init__(self, runtime: Runtime, output: list[str], *, project: ProjectFS | None = None,
+                 http_get: HttpGet | None = None, registry: str | None = None) -> None:
         self.runtime = runtime
         self._output = output
+        #: the project directory (module root, persisted files); None: file ops are refused
+        self.project = project
+        self._http_get = http_get
+        self._registry = registry
+        self._backend = runtime.vm.backend_name
+        self._max_memory: int | None = None
+        if project is not None:
+            self._root_modules()
         self._ops = {
+            "writeFile": self._write_file,
+            "readFile": self._read_file,
+            "listFiles": self._list_files,
+            "removeFile": self._remove_file,
+            "runFile": self._run_file,
+            "install": self._install,
+            "runTests": self._run_tests,
+            "reset": self._reset,
             "run": self._run,
             "compute": self._compute,
             "persistFunction": self._persist_function,
@@ -140,7 +193,9 @@ class WorkerHost:
 
     @classmethod
     async def create(cls, database: str = "hypelua", idb: Any = None, *, backend: str | None = None,
-                     max_memory: int | None = None) -> WorkerHost:
+                     max_memory: int | None = None, project_root: str | None = None,
+                     project_sync: Callable[[], Any] | None = None, http_get: HttpGet | None = None,
+                     registry: str | None = None) -> WorkerHost:
         """Open the database (IndexedDB through ``idb``, else in memory) and start a Runtime.
 
         Args:
@@ -148,6 +203,10 @@ class WorkerHost:
             idb: the JS bridge of ``web/src/idb.mjs`` or None for a memory database.
             backend: Lua back-end override (default: ctypes under Pyodide).
             max_memory: Lua heap limit in bytes.
+            project_root: the project directory (module root; the worker passes its IDBFS mount).
+            project_sync: called (and awaited) to persist the project directory after file changes.
+            http_get: transport of ``install`` (default: pyfetch in Pyodide, httpx natively).
+            registry: default registry URL of ``install``.
         Raises:
             DatabaseError, BackendUnavailableError: start-up failed (the worker reports it).
         """
@@ -160,7 +219,16 @@ class WorkerHost:
         await db.flush()  # a new database's HMAC key must be durable before any function is
         output: list[str] = []
         runtime = Runtime(db, backend=backend, max_memory=max_memory, stdout=output.append)
-        return cls(runtime, output)
+        project = ProjectFS(project_root, project_sync) if project_root is not None else None
+        host = cls(runtime, output, project=project, http_get=http_get, registry=registry)
+        host._max_memory = max_memory
+        return host
+
+    def _root_modules(self) -> None:
+        """Make the project directory the module root of requests from non-file chunks."""
+        resolver = getattr(self.runtime, "resolver", None)
+        if resolver is not None and self.project is not None:
+            resolver.cwd = self.project.root
 
     def _parse(self, op: str, args_json: str) -> tuple[Callable[..., Any], dict[str, Any]]:
         """The handler and arguments of a request.  Raises :class:`HypeError` ``BAD_REQUEST``."""
@@ -227,6 +295,8 @@ class WorkerHost:
                 raise self._bad_arguments(op, exc) from exc
             finally:
                 await db.flush()
+                if op in FILE_OPS and self.project is not None:
+                    await self.project.persist()
             reply: dict[str, Any] = {"ok": True, "value": to_jsonable(value)}
         except Exception as exc:
             reply = self._error_reply(exc)
@@ -259,12 +329,143 @@ class WorkerHost:
             raise HypeError("code must be a string", code="BAD_REQUEST")
         return code
 
-    def _run(self, code: str) -> list[Any]:
-        return list(self.runtime.execute(self._code(code)))
+    async def _execute(self, source: str, chunkname: str | None, timeout: Any, args: tuple[Any, ...] = ()
+                       ) -> tuple[Any, ...]:
+        """Run ``source`` as an async main chunk until its work is idle, at most ``timeout`` ms."""
+        import asyncio
 
-    def _compute(self, code: str) -> Any:
-        values = self.runtime.execute(self._code(code))
+        if timeout is None:
+            timeout = DEFAULT_TIMEOUT_MS
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
+            raise HypeError("timeout must be a positive number of milliseconds", code="BAD_REQUEST")
+        run = self.runtime.execute_async(source, *args, chunkname=chunkname)
+        try:
+            return await asyncio.wait_for(run, timeout / 1000.0)
+        except TimeoutError:
+            self.runtime.vm.execute(_CLEAR_TIMERS, chunkname="=(hype clear timers)")
+            raise HypeError(
+                f"the chunk still had pending work (timers, promises) after {timeout:g} ms",
+                code="TIMEOUT", details={"timeout_ms": timeout},
+                suggestion="Clear intervals with clearInterval(t), or pass a larger {timeout: ms}. "
+                           "The chunk's remaining timers were cleared.") from None
+
+    async def _run(self, code: str, timeout: float | None = None) -> list[Any]:
+        return list(await self._execute(self._code(code), None, timeout))
+
+    async def _compute(self, code: str, timeout: float | None = None) -> Any:
+        values = await self._execute(self._code(code), None, timeout)
         return values[0] if values else None
+
+    def _reset(self) -> None:
+        """A fresh Lua state (globals, module caches, timers) on the same database and project."""
+        old = self.runtime
+        old.vm.execute(_CLEAR_TIMERS, chunkname="=(hype clear timers)")
+        for handle in (getattr(old.loop, "_timer_handle", None), getattr(old.loop, "_soon_handle", None)):
+            if handle is not None:
+                handle.cancel()
+        db = old.database
+        with contextlib.suppress(ValueError):
+            db.listeners.remove(old._on_database_write)
+        self.runtime = Runtime(db, backend=self._backend, max_memory=self._max_memory,
+                               stdout=self._output.append)
+        self._globals.clear()
+        self._root_modules()
+        old.vm.close()
+
+    # ------------------------------------------------------------ project files
+    def _fs(self) -> ProjectFS:
+        if self.project is None:
+            raise HypeError("this worker has no project directory", code="NO_PROJECT",
+                            suggestion="Create the WorkerHost with project_root=... (the worker does).")
+        return self.project
+
+    def _files_changed(self) -> None:
+        resolver = getattr(self.runtime, "resolver", None)
+        mains = getattr(resolver, "_mains", None)
+        if isinstance(mains, dict):
+            mains.clear()  # cached hype.json "main" look-ups
+
+    def _write_file(self, path: str, text: str) -> dict[str, Any]:
+        result = self._fs().write(path, text)
+        self._files_changed()
+        return result
+
+    def _read_file(self, path: str) -> str:
+        return self._fs().read(path)
+
+    def _list_files(self, dir: str = ".", all: bool = False) -> list[dict[str, Any]]:
+        return self._fs().list(dir, all=bool(all))
+
+    def _remove_file(self, path: str) -> bool:
+        removed = self._fs().remove(path)
+        self._files_changed()
+        return removed
+
+    async def _run_file(self, path: str, args: list[Any] | None = None, timeout: float | None = None
+                        ) -> list[Any]:
+        full = self._fs().resolve(path)
+        from .._runtime import _read_lua_file
+
+        if not os.path.isfile(full):
+            raise HypeError(f"no such file {path!r} in the project", code="FILE_NOT_FOUND",
+                            details={"path": path}, suggestion="List the project with listFiles().")
+        text, name = _read_lua_file(full)
+        extra = tuple(from_jsonable(args)) if isinstance(args, list) else ()
+        return list(await self._execute(text, name, timeout, extra))
+
+    async def _install(self, packages: list[str] | str | None = None, registry: str | None = None,
+                       dev: bool = False) -> dict[str, Any]:
+        from ._install import install_async
+
+        specs = [packages] if isinstance(packages, str) else list(packages or [])
+        if not all(isinstance(p, str) for p in specs):
+            raise HypeError("packages must be 'name@range' strings", code="BAD_REQUEST")
+        url = registry or self._registry
+        if not url:
+            raise HypeError("install needs a registry URL", code="BAD_REQUEST",
+                            suggestion="Pass {registry: 'http://host:port/'} or Hype.load({registry}).")
+
+        def progress(phase: str, done: int, total: int) -> None:
+            if self._progress is not None:
+                self._progress(done, total)
+
+        try:
+            return await install_async(self._fs().root, specs, registry=url, http_get=self._http_get,
+                                       dev=bool(dev), progress=progress)
+        finally:
+            self._files_changed()
+
+    async def _run_tests(self, paths: list[str] | str | None = None, filter: str | None = None,
+                         timeout: float | None = None) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        from ..testing._reporters import TapReporter, summary
+        from ..testing._runner import discover, run_file
+
+        fs = self._fs()
+        wanted = [paths] if isinstance(paths, str) else list(paths or ["."])
+        roots = [fs.resolve(p, allow_root=True) for p in wanted]
+        try:
+            files = discover(roots)
+        except HypeError as exc:
+            if exc.code == "PATH_NOT_FOUND":
+                exc.details["path"] = fs.relative(str(exc.details.get("path", "")))
+            raise
+        if not files:
+            raise HypeError(f"no *_spec.lua or *.test.lua files in {', '.join(wanted)}", code="NO_TESTS",
+                            suggestion="Name test files like math_spec.lua.")
+        per_test = DEFAULT_TEST_TIMEOUT_MS if timeout is None else float(timeout)
+        results = []
+        for f in files:
+            results += await run_file(f, filter=filter or None, timeout_ms=per_test, backend=self._backend,
+                                      stdout=self._output.append)
+        tap: list[str] = []
+        reporter = TapReporter(tap.append)
+        for r in results:
+            r.file = fs.relative(os.path.abspath(r.file))
+            reporter.result(r)
+        reporter.finish(results)
+        return {"results": [asdict(r) for r in results], "summary": summary(results), "tap": "".join(tap)}
 
     def _persist_function(self, table: str, key: str | int, code: str, options: dict[str, Any] | None = None
                           ) -> dict[str, Any]:

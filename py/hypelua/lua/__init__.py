@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from .._errors import BackendUnavailableError, ConversionError, LuaError, LuaMemoryError, LuaSyntaxError
 from ._base import MAX_DEPTH, LuaFunction, LuaHandle, LuaThread, LuaUserdata, LuaVM
+
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "MAX_DEPTH",

@@ -45,7 +45,10 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from typing import Any, ClassVar
+
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 #: maximum nesting depth of tables converted across the bridge
 MAX_DEPTH = 200

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable
-from typing import Any
 
 import lupa.lua54 as _lupa
 
 from .._errors import ConversionError, LuaError, LuaMemoryError, LuaSyntaxError
 from ._base import MAX_DEPTH, LuaFunction, LuaHandle, LuaThread, LuaUserdata, LuaVM
+
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any
 
 _INT_MIN = -(2**63)
 _INT_MAX = 2**63 - 1

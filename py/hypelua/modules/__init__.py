@@ -9,12 +9,14 @@ the loader and every cache live in Lua (``lua/hype/require.lua``), so a cached
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Any
 
 from ._fs import MemoryFS, ModuleFS, NativeFS
 from ._resolve import Resolver, hype_home
 
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
 if TYPE_CHECKING:
+    from typing import Any
+
     from .._runtime import Runtime
 
 __all__ = ["MemoryFS", "ModuleFS", "NativeFS", "Resolver", "hype_home", "install_require"]
@@ -30,10 +32,10 @@ def install_require(runtime: Runtime, resolver: Resolver | None = None) -> Resol
     Returns:
         the :class:`Resolver` in use.
     """
-    from .._runtime import lua_path
+    from .._runtime import lua_source
 
     resolver = resolver or Resolver()
-    src = (lua_path() / "hype" / "require.lua").read_text("utf-8")
+    src = lua_source("require")
     (set_main,) = runtime.vm.execute(src, resolver.lua_resolve, resolver.fail, chunkname="=(hype require)")
     runtime.resolver = resolver  # type: ignore[attr-defined]
     execute_file = runtime.execute_file

@@ -8,11 +8,14 @@ another object with the same three methods to :func:`hypelua.modules.install_req
 from __future__ import annotations
 
 import os
-from typing import Protocol
 
 
-class ModuleFS(Protocol):
-    """What the resolver needs from a file system (paths are POSIX-style absolute strings)."""
+class ModuleFS:
+    """What the resolver needs from a file system (paths are POSIX-style absolute strings).
+
+    A plain base class (``typing.Protocol`` costs start-up time): implementations
+    subclass it or simply provide the three methods.
+    """
 
     def is_file(self, path: str) -> bool:
         """True if ``path`` is a regular file."""

@@ -19,10 +19,13 @@ as ``a/b`` (Lua's convention) after the literal name.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from .._errors import LuaModuleNotFoundError
 from ._fs import ModuleFS, NativeFS
+
+TYPE_CHECKING = False  # typing costs start-up time; annotations are strings anyway
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def hype_home() -> str:
@@ -44,9 +47,9 @@ class Resolver:
                  global_dir: str | None = None, cwd: str | None = None) -> None:
         self.fs: ModuleFS = fs or NativeFS()
         if builtin_dir is None:
-            from .._runtime import lua_path
+            from .._runtime import lua_dir
 
-            builtin_dir = str(lua_path())
+            builtin_dir = lua_dir()
         self.builtin_dir = builtin_dir
         self.global_dir = global_dir if global_dir is not None else os.path.join(hype_home(), "modules")
         self.cwd = cwd

@@ -188,7 +188,7 @@ def _cmd_registry_serve(args: argparse.Namespace) -> int:
     print(f"hype registry on http://{args.host}:{args.port} (storage {Path(args.storage).resolve()})",
           file=sys.stderr)
     serve(args.storage, host=args.host, port=args.port, token=token,
-          allow_anonymous_publish=args.allow_anonymous_publish)
+          allow_anonymous_publish=args.allow_anonymous_publish, cors_origins=args.cors or None)
     return 0
 
 
@@ -243,4 +243,6 @@ def register(subparsers: Any) -> None:
     s.add_argument("--port", type=int, default=4873)
     s.add_argument("--token", default=None, help="bearer token for publishing (default $HYPE_REGISTRY_TOKEN)")
     s.add_argument("--allow-anonymous-publish", action="store_true")
+    s.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
+                   help="allow web pages of ORIGIN ('*': any) to read the registry (browser installs); repeatable")
     s.set_defaults(func=_cmd_registry_serve)

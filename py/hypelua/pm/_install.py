@@ -255,8 +255,6 @@ def install(project: str | Path = ".", *, registry: FileRegistry | HttpRegistry 
 def _materialise(project: Path, packages: dict[str, dict[str, Any]], reg: FileRegistry | HttpRegistry,
                  cache: TarballCache, result: InstallResult,
                  progress: Callable[[str, int, int], None] | None, marker: str) -> None:
-    from ._tarball import safe_extract
-
     total = len(packages)
     blobs: dict[str, bytes] = {}
     for i, (path, entry) in enumerate(packages.items()):
@@ -268,6 +266,21 @@ def _materialise(project: Path, packages: dict[str, dict[str, Any]], reg: FileRe
             result.fetched += 1
         if progress:
             progress("fetch", i + 1, total)
+    swap_in(project, packages, blobs, progress, marker)
+
+
+def swap_in(project: Path, packages: dict[str, dict[str, Any]], blobs: dict[str, bytes],
+            progress: Callable[[str, int, int], None] | None, marker: str) -> None:
+    """Extract verified tarballs (``blobs``: install path -> bytes) with :func:`safe_extract`
+    into a staging directory and swap it in as ``<project>/hype_modules`` (two renames).
+
+    The browser installer (:mod:`hypelua.browser._install`) fetches asynchronously and calls this too.
+    Raises:
+        UnsafeTarballError: a hostile tarball (``hype_modules`` is untouched).
+    """
+    from ._tarball import safe_extract
+
+    total = len(packages)
     tmp = Path(tempfile.mkdtemp(prefix=".hype_modules.tmp-", dir=project))
     try:
         staged = tmp / MODULES

@@ -2,7 +2,9 @@
 
 Routes (see :mod:`hypelua.pm._registry` for the protocol):
 ``GET /`` (health), ``GET /<name>``, ``GET /<name>/-/<file>.tgz``, ``PUT /<name>`` (bearer token).
-Without ``token`` publishing is refused unless ``allow_anonymous_publish`` is set.
+With ``cors_origins`` (``hype registry serve --cors ORIGIN``) web pages of those origins may
+read it (``hype.install()`` in the browser fetches with CORS).  Without ``token``
+publishing is refused unless ``allow_anonymous_publish`` is set.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ MAX_UPLOAD_BYTES = 96 * 1024 * 1024
 
 
 def create_app(storage: str | Path, *, token: str | None = None, allow_anonymous_publish: bool = False,
-               max_upload_bytes: int = MAX_UPLOAD_BYTES) -> Any:
+               max_upload_bytes: int = MAX_UPLOAD_BYTES, cors_origins: list[str] | None = None) -> Any:
     """Build the Starlette ASGI app serving and accepting packages in ``storage``.
 
     Args:
@@ -29,6 +31,8 @@ def create_app(storage: str | Path, *, token: str | None = None, allow_anonymous
         token: bearer token required by ``PUT``.
         allow_anonymous_publish: accept ``PUT`` without a token when none is configured.
         max_upload_bytes: largest accepted publish body.
+        cors_origins: origins allowed to read the registry from a web page (``["*"]``: any),
+            e.g. ``hype.install()`` in the browser; None: no CORS headers.
     Returns:
         a Starlette application.
     """
@@ -106,13 +110,21 @@ def create_app(storage: str | Path, *, token: str | None = None, allow_anonymous
         Route("/{path:path}", get, methods=["GET"]),
         Route("/{path:path}", put, methods=["PUT"]),
     ]
-    return Starlette(routes=routes)
+    middleware = []
+    if cors_origins:
+        from starlette.middleware import Middleware
+        from starlette.middleware.cors import CORSMiddleware
+
+        middleware.append(Middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "PUT"],
+                                     allow_headers=["Authorization", "Content-Type"]))
+    return Starlette(routes=routes, middleware=middleware)
 
 
 def serve(storage: str | Path, *, host: str = "127.0.0.1", port: int = 4873, token: str | None = None,
-          allow_anonymous_publish: bool = False) -> None:
-    """Run the registry on uvicorn until interrupted."""
+          allow_anonymous_publish: bool = False, cors_origins: list[str] | None = None) -> None:
+    """Run the registry on uvicorn until interrupted (``cors_origins``: see :func:`create_app`)."""
     import uvicorn
 
-    app = create_app(storage, token=token, allow_anonymous_publish=allow_anonymous_publish)
+    app = create_app(storage, token=token, allow_anonymous_publish=allow_anonymous_publish,
+                     cors_origins=cors_origins)
     uvicorn.run(app, host=host, port=port, log_level="warning")
