@@ -218,7 +218,7 @@ class Database:
             self.delete(table, key)
             return
         table, key, record = self._prepare(table, key, value, compress, trust_bytecode)
-        self.backend.put(table, key, record, value)
+        self.backend.put(table, key, record)  # the caller keeps its object: the back-end decodes a copy
         self._wrote(table, key)
 
     def _prepare(self, table: str, key: Any, value: Any, compress: bool = False, trust_bytecode: bool = True
@@ -328,12 +328,16 @@ class Database:
 
     # --------------------------------------------------------------- batches
     def batch(self, ops: Sequence[Mapping[str, Any]],
-              on_progress: Callable[[int, int], Any] | None = None, progress_every: int = 100) -> list[Any]:
+              on_progress: Callable[[int, int], Any] | None = None, progress_every: int = 100,
+              *, copy_values: bool = True) -> list[Any]:
         """Apply operations atomically (see :mod:`hypelua.storage._batch` for the op format).
 
         Args:
             ops: list of operation maps.
             on_progress: called as ``on_progress(done, total)`` every ``progress_every`` ops and at the end.
+            copy_values: False hands the ``set`` values themselves to the back-end
+                (no decoded copy): only for values nobody uses afterwards, e.g.
+                freshly parsed from a request.
         Returns:
             one result per operation.
         Raises:
@@ -371,7 +375,7 @@ class Database:
                         flush_group()
                     if not group:
                         group_table, group_start = table, i
-                    group.append((key, record, value))
+                    group.append((key, record, None if copy_values else value))
                     results.append(True)
                     if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
                         on_progress(i + 1, total)

@@ -52,7 +52,9 @@ class StorageBackend(abc.ABC):
     def put(self, table: str, key: Key, record: Record, value: Any = None) -> None:
         """Insert or replace a record (creates the table if needed).
 
-        ``value`` is the decoded value when the caller has it (in-memory indices use it).
+        ``value``, when given, is the decoded value handed over to the back-end (the
+        caller will not use it again); in-memory back-ends keep it instead of
+        decoding a copy of ``record``.
         Raises:
             UniqueViolation: the row would break a unique index (nothing written).
         """

@@ -76,9 +76,10 @@ class MemoryBackend(StorageBackend):
 
     def put(self, table: str, key: Key, record: Record, value: Any = None) -> None:
         self.create_table(table)
-        # decoded from the record, never the caller's object: mutating a value after
-        # set() must not change the stored document behind its indices' back
-        doc = decode_record(record)
+        # ``value`` is given only when the caller hands it over; otherwise decode a
+        # copy: mutating a value after set() must not change the stored document
+        # behind its indices' back
+        doc = decode_record(record) if value is None else value
         previous_doc = self._docs[table].put(key, doc)  # UniqueViolation: nothing changed
         rows = self._tables[table]
         self._undo.append(("row", table, key, rows.get(key, _MISSING), previous_doc))
