@@ -224,7 +224,8 @@ class Runtime:
     def _host_batch(self, ops: Any) -> list[Any]:
         self._own_write = True
         try:
-            results = self.database.batch([self._from_lua_tagged(op) for op in _as_list(ops)])
+            # the values were just converted from Lua: nobody else holds them
+            results = self.database.batch([self._from_lua_tagged(op) for op in _as_list(ops)], copy_values=False)
         finally:
             self._own_write = False
         return [_to_lua_tagged(r) for r in results]
