@@ -86,3 +86,23 @@ def test_fast_run_parser_defers_to_argparse(argv: list[str]) -> None:
     from hypelua.cli import _fast_run_args
 
     assert _fast_run_args(argv) is None
+
+
+def test_export_and_import_between_databases(tmp_path: Path) -> None:
+    (tmp_path / "a.lua").write_text("local k = 2\nMemory.double = function(x) return x * k end\nMemory.n = 21")
+    assert hype("run", "a.lua", "-d", "src.db", cwd=tmp_path).returncode == 0
+    out = hype("export", "src.db", "dump.json", cwd=tmp_path)
+    assert out.returncode == 0 and "exported 1 table" in out.stdout
+    out = hype("import", "dst.db", "dump.json", cwd=tmp_path)
+    assert out.returncode == 0 and "imported 2 row(s)" in out.stdout and "1 to be compiled from source" in out.stdout
+    (tmp_path / "b.lua").write_text("print(Memory.double(Memory.n))")
+    out = hype("run", "b.lua", "-d", "dst.db", cwd=tmp_path)
+    assert out.returncode == 0 and out.stdout == "42\n"
+
+
+def test_import_bad_file_is_a_typed_error(tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text("{not json")
+    out = hype("import", "x.db", "bad.json", cwd=tmp_path)
+    assert out.returncode == 1 and "error[BAD_EXPORT]" in out.stderr
+    out = hype("export", "missing.db", "o.json", cwd=tmp_path)
+    assert out.returncode == 1 and "error[DATABASE_PATH]" in out.stderr

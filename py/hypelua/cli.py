@@ -46,6 +46,56 @@ def _cmd_run(args: Any) -> int:
     return 0
 
 
+def _cmd_export(args: Any) -> int:
+    import json
+
+    from .storage import Database
+
+    try:
+        if not os.path.isfile(args.database):
+            raise HypeError(f"no database file {args.database!r}", code="DATABASE_PATH",
+                            suggestion="Pass the path of an existing SQLite database.")
+        db = Database.open(args.database)
+        try:
+            if args.output == "-":
+                json.dump(db.export_data(), sys.stdout, ensure_ascii=False, separators=(",", ":"))
+                sys.stdout.write("\n")
+            else:
+                size = db.export_to(args.output)
+                print(f"exported {len(db.tables())} table(s) to {args.output} ({size} bytes)")
+        finally:
+            db.close()
+    except HypeError as exc:
+        _print_error(exc)
+        return 1
+    return 0
+
+
+def _cmd_import(args: Any) -> int:
+    from .storage import Database
+
+    try:
+        try:
+            if args.input == "-":
+                text = sys.stdin.read()
+            else:
+                with open(args.input, encoding="utf-8") as f:
+                    text = f.read()
+        except OSError as exc:
+            raise HypeError(f"cannot read {args.input!r}: {exc.strerror}", code="FILE_NOT_FOUND") from exc
+        db = Database.open(args.database)
+        try:
+            report = db.import_data(text, trust_bytecode=args.trust_bytecode, replace=args.replace)
+        finally:
+            db.close()
+    except HypeError as exc:
+        _print_error(exc)
+        return 1
+    print(f"imported {report['rows']} row(s) in {report['tables']} table(s); {report['functions']} function(s), "
+          f"{report['functions_from_source']} to be compiled from source")
+    return 0
+
+
 def find_dist(root: str | None = None) -> Path:
     """Locate the built browser distribution (``dist/web``).
 
@@ -105,6 +155,21 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--host", default="127.0.0.1")
     pg.add_argument("--root", default=None, help="directory of the built distribution (default: dist/web)")
     pg.set_defaults(func=_cmd_playground)
+
+    ex = sub.add_parser("export", help="write a whole database (tables, functions with source, indices, "
+                                       "schemas) to a portable JSON file")
+    ex.add_argument("database", help="SQLite database file")
+    ex.add_argument("output", help="export file to write ('-' for standard output)")
+    ex.set_defaults(func=_cmd_export)
+
+    im = sub.add_parser("import", help="load an export file into a database (atomic)")
+    im.add_argument("database", help="SQLite database file (created if missing)")
+    im.add_argument("input", help="export file to read ('-' for standard input)")
+    im.add_argument("--replace", action="store_true", help="drop each imported table's existing rows first")
+    im.add_argument("--trust-bytecode", action="store_true",
+                    help="sign imported bytecode with this database's key (default: functions with source "
+                         "are recompiled from source; others stay refused)")
+    im.set_defaults(func=_cmd_import)
 
     # more subcommands: each module defines register(subparsers) and keeps its
     # heavy imports inside the command functions (start-up time is a target)
