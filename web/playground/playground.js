@@ -303,9 +303,91 @@ $("#st-query-form").addEventListener("submit", async (ev) => {
   }
 });
 
+// ---------- project files & tests ----------
+const fileList = $("#file-list");
+const filePath = $("#file-path");
+const fileButtons = ["#file-save", "#file-run", "#run-tests"];
+
+async function refreshFiles() {
+  if (!hype) return;
+  let files;
+  try { files = await hype.listFiles("."); } catch (e) { fileList.replaceChildren(el("li", "muted", `${e.code}: ${e.message}`)); return; }
+  if (!files.length) { fileList.replaceChildren(el("li", "muted", "no files yet: type a path and Save")); return; }
+  const items = files.map((f) => {
+    const li = el("li", f.type, f.type === "dir" ? `${f.path}/` : f.path);
+    li.dataset.path = f.path;
+    if (f.type === "file") {
+      li.appendChild(el("span", "size", fmtSize(f.size)));
+      if (f.path === filePath.value) li.classList.add("open");
+      li.addEventListener("click", () => openFile(f.path));
+    }
+    return li;
+  });
+  fileList.replaceChildren(...items);
+}
+
+async function openFile(path) {
+  try {
+    code.value = await hype.readFile(path);
+    filePath.value = path;
+    updateGutter();
+    for (const li of fileList.querySelectorAll("li")) li.classList.toggle("open", li.dataset.path === path);
+    append(el("div", "entry info", `opened ${path}`));
+  } catch (e) { showError(e); }
+}
+
+$("#file-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (!hype) return;
+  const path = filePath.value.trim();
+  try {
+    const r = await hype.writeFile(path, code.value);
+    append(el("div", "entry info", `saved ${r.path} (${fmtSize(r.size)})`));
+  } catch (e) { showError(e); }
+  await refreshFiles();
+});
+
+$("#file-run").addEventListener("click", async () => {
+  if (!hype || busy) return;
+  const path = filePath.value.trim();
+  busy = true;
+  append(el("div", "entry src", `▶ runFile ${path}`));
+  try {
+    await hype.writeFile(path, code.value);
+    const values = await hype.runFile(path);
+    if (values && values.length) append(el("div", "entry value", values.map(show).join(", ")));
+  } catch (e) { showError(e); } finally { busy = false; }
+  await refreshFiles();
+  await refreshTables();
+});
+
+$("#run-tests").addEventListener("click", async () => {
+  if (!hype) return;
+  const box = $("#test-results");
+  const summaryEl = $("#test-summary");
+  summaryEl.textContent = "running…";
+  box.replaceChildren();
+  try {
+    const { results, summary } = await hype.runTests();
+    for (const r of results) {
+      const li = el("li", r.status, `${r.file}: ${r.full_name}`);
+      li.dataset.status = r.status;
+      if (r.message) li.appendChild(el("span", "message", r.message));
+      box.appendChild(li);
+    }
+    summaryEl.textContent = `${summary.passed} passed, ${summary.failed} failed` +
+      (summary.pending ? `, ${summary.pending} pending` : "") + `, ${summary.total} total`;
+    summaryEl.className = summary.failed ? "failed" : "passed";
+  } catch (e) {
+    summaryEl.textContent = `${e.code}`;
+    showError(e);
+  }
+});
+$("#files-refresh").addEventListener("click", refreshFiles);
+
 // ---------- boot ----------
 const bootStart = performance.now();
-const phaseNames = { start: "worker started", pyodide: "Pyodide loaded", wheels: "wheels installed", core: "hypelua imported", host: "Lua VM + storage ready" };
+const phaseNames = { start: "worker started", pyodide: "Pyodide loaded", wheels: "wheels installed", core: "hypelua imported", project: "project files loaded", host: "Lua VM + storage ready" };
 statusEl.textContent = "loading Pyodide…";
 const timer = setInterval(() => {
   if (!hype) statusEl.dataset.elapsed = ((performance.now() - bootStart) / 1000).toFixed(1);
@@ -316,6 +398,7 @@ window.HypeError = HypeError;
 window.hypeReady = Hype.load({
   baseUrl: new URL("../", import.meta.url).href,
   database: params.get("db") || "playground",
+  registry: params.get("registry") || undefined, // ?registry=URL: default of hype.install()
   stdout: printLine,
   stderr: (line) => append(el("div", "entry error", line)),
   onStatus: ({ phase, ms }) => {
@@ -333,6 +416,8 @@ window.hypeReady = Hype.load({
   persistBtn.disabled = false;
   $("#st-index-btn").disabled = false;
   $("#st-query-btn").disabled = false;
+  for (const b of fileButtons) $(b).disabled = false;
+  await refreshFiles();
   await refreshTables();
   return h;
 }, (e) => {

@@ -121,6 +121,10 @@ export function fromWire(value) {
   return out;
 }
 
+function timeoutArg(options) {
+  return options && options.timeout !== undefined ? { timeout: Number(options.timeout) } : {};
+}
+
 function emitLines(cb, text) {
   if (!text || !cb) return;
   const body = text.endsWith("\n") ? text.slice(0, -1) : text;
@@ -166,6 +170,7 @@ export class Hype {
    * @param {(line: string) => void} [options.stdout] Lua/Python print output (default console.log)
    * @param {(line: string) => void} [options.stderr] Python stderr (default console.warn)
    * @param {(status: {phase: string, ms: number}) => void} [options.onStatus] boot progress
+   * @param {string} [options.registry] default package registry URL of `install()` (CORS-enabled)
    * @returns {Promise<Hype>}
    */
   static async load(options = {}) {
@@ -179,7 +184,7 @@ export class Hype {
       stderr: options.stderr ?? ((line) => console.warn(line)),
       onStatus: options.onStatus,
     });
-    worker.postMessage({ type: "init", baseUrl, database });
+    worker.postMessage({ type: "init", baseUrl, database, registry: options.registry ?? null });
     await hype._ready;
     return hype;
   }
@@ -253,14 +258,97 @@ export class Hype {
     });
   }
 
-  /** Run a Lua chunk; resolves with the array of its return values. */
-  run(code) {
-    return this._call("run", { code: String(code) });
+  /**
+   * Run a Lua chunk as an async main chunk (timers, promises, top-level `await(p)` work);
+   * resolves with the array of its return values once its work is idle (no timer,
+   * microtask or pending promise left, like Node). Rejects with TIMEOUT after
+   * `options.timeout` ms (default 10000) and clears the chunk's leftover timers.
+   * @param {string} code
+   * @param {{timeout?: number}} [options]
+   */
+  run(code, options = {}) {
+    return this._call("run", { code: String(code), ...timeoutArg(options) });
   }
 
-  /** Run a Lua chunk; resolves with its first return value. */
-  compute(code) {
-    return this._call("compute", { code: String(code) });
+  /** Like `run`, resolving with the first return value. */
+  compute(code, options = {}) {
+    return this._call("compute", { code: String(code), ...timeoutArg(options) });
+  }
+
+  /** A fresh Lua state (globals, module caches, timers); storage and project files stay. */
+  reset() {
+    return this._call("reset", {});
+  }
+
+  // ------------------------------------------------------------- project files (issue 4)
+  // The worker's project directory (/home/pyodide/project, persisted in IndexedDB) is the
+  // module root: require("./x"), hype_modules/<pkg> and hype.json resolve there. Paths are
+  // relative to it; escapes ("../x", other absolute paths) reject with PATH_OUTSIDE_PROJECT.
+
+  /** Write a UTF-8 text file (parents created); resolves with `{path, size}` once persisted. */
+  writeFile(path, text) {
+    return this._call("writeFile", { path: String(path), text: String(text) });
+  }
+
+  /** Read a text file; rejects with FILE_NOT_FOUND. */
+  readFile(path) {
+    return this._call("readFile", { path: String(path) });
+  }
+
+  /**
+   * List a directory recursively: `[{path, type: "file"|"dir", size}]`. `hype_modules` and
+   * dot-directories below `dir` are listed but not entered unless `{all: true}`.
+   */
+  listFiles(dir = ".", options = {}) {
+    return this._call("listFiles", { dir: String(dir), all: !!options?.all });
+  }
+
+  /** Delete a file or directory (recursively); resolves with whether it existed. */
+  removeFile(path) {
+    return this._call("removeFile", { path: String(path) });
+  }
+
+  /**
+   * Run a project Lua file as the main chunk (like `hype run FILE`); resolves with its
+   * return values. `options.args` become `...`; `options.timeout` as for `run`.
+   */
+  runFile(path, options = {}) {
+    const args = { path: String(path), ...timeoutArg(options) };
+    if (Array.isArray(options?.args)) args.args = toWire(options.args, "args");
+    return this._call("runFile", args);
+  }
+
+  /**
+   * Install packages into the project (`hype install name@range`): adds them to hype.json,
+   * resolves the tree, fetches every tarball from the registry (CORS), checks its SRI sha512
+   * integrity, extracts it safely into hype_modules/ and writes hype-lock.json. With no
+   * packages, installs what hype.json lists. Nothing changes on failure (INTEGRITY_MISMATCH,
+   * PACKAGE_NOT_FOUND, NO_MATCHING_VERSION, REGISTRY_UNREACHABLE, UNSAFE_TARBALL, ...).
+   * @param {string|string[]} [packages]
+   * @param {{registry?: string, dev?: boolean, onProgress?: (p: {done: number, total: number}) => void}} [options]
+   * @returns {Promise<{added: object, packages: object, fetched: number, changed: boolean, lock_written: boolean}>}
+   */
+  install(packages = [], options = {}) {
+    const list = typeof packages === "string" ? [packages] : Array.from(packages ?? [], String);
+    const args = { packages: list, dev: !!options?.dev };
+    if (options?.registry) args.registry = String(options.registry);
+    const onProgress = typeof options?.onProgress === "function" ? options.onProgress : undefined;
+    return this._call("install", args, onProgress);
+  }
+
+  /**
+   * Run spec files (`*_spec.lua`, `*.test.lua`) of the project with `hype test`'s runner.
+   * @param {string|string[]} [paths=["."]] files or directories
+   * @param {{filter?: string, timeout?: number}} [options] timeout: per test, ms (default 5000)
+   * @returns {Promise<{results: {file, name, full_name, path, status, message, duration_ms}[],
+   *   summary: {passed, failed, pending, total}, tap: string}>}
+   */
+  runTests(paths = undefined, options = {}) {
+    const args = {};
+    if (paths !== undefined && paths !== null) args.paths = typeof paths === "string" ? [paths] : Array.from(paths, String);
+    if (options?.filter) args.filter = String(options.filter);
+    if (options?.timeout !== undefined) args.timeout = Number(options.timeout);
+    return this._call("runTests", args);
   }
 
   /**

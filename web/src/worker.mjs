@@ -5,7 +5,10 @@
 //   1. Pyodide (loadPyodide from <baseUrl>pyodide/)
 //   2. the hypelua wheels from manifest.json; import the pure-Python core
 //   3. [snapshot point: nothing below may be in a memory snapshot]
-//   4. WorkerHost.create(): Lua side module (ctypes), storage (IndexedDB), callbacks
+//   4. the project directory (PROJECT_DIR, Pyodide's IDBFS) loaded from IndexedDB
+//   5. WorkerHost.create(): Lua side module (ctypes), storage (IndexedDB), callbacks;
+//      the project directory is the module root and the working directory, and is
+//      written back (FS.syncfs) after every request that may change files.
 
 import { createIdbBridge } from "./idb.mjs";
 
@@ -32,11 +35,34 @@ import hypelua  # the pure-Python core: no side effects, snapshot-safe
 `;
 
 const PY_BOOT_HOST = `
+import os
 from hypelua.browser import WorkerHost
-host = await WorkerHost.create(database=database, idb=idb)
+os.chdir(project_root)
+host = await WorkerHost.create(database=database, idb=idb, project_root=project_root,
+                               project_sync=project_sync, registry=registry)
 `;
 
-async function boot({ baseUrl, database }) {
+/** The persisted project directory (IDBFS: one IndexedDB database named after the mount point). */
+const PROJECT_DIR = "/home/pyodide/project";
+
+function syncfs(FS, populate) {
+  return new Promise((resolve, reject) => {
+    FS.syncfs(populate, (err) => (err ? reject(new Error(`IDBFS sync failed: ${err.message ?? err}`)) : resolve()));
+  });
+}
+
+/** Mount IDBFS at PROJECT_DIR and load its files from IndexedDB; returns the sync-back function. */
+async function mountProject(pyodide) {
+  const FS = pyodide.FS;
+  FS.mkdirTree(PROJECT_DIR);
+  FS.mount(FS.filesystems.IDBFS, {}, PROJECT_DIR);
+  await syncfs(FS, true);
+  let chain = Promise.resolve();
+  // serialised: a sync never overlaps another
+  return () => (chain = chain.then(() => syncfs(FS, false)));
+}
+
+async function boot({ baseUrl, database, registry }) {
   status("start");
   const idb = createIdbBridge(self.indexedDB);
   const idbOpen = idb.open(database).catch((e) => e); // overlap with Pyodide's boot
@@ -70,11 +96,16 @@ async function boot({ baseUrl, database }) {
   // Everything above is pure Python state; below: ctypes.CDLL, JS objects held
   // by Python, IndexedDB connections, asyncio tasks.
 
+  const projectSync = await mountProject(pyodide);
+  status("project");
   const opened = await idbOpen;
   if (opened instanceof Error) throw opened;
   const ns = pyodide.globals.get("dict")();
   ns.set("database", database);
   ns.set("idb", idb);
+  ns.set("project_root", PROJECT_DIR);
+  ns.set("project_sync", projectSync);
+  ns.set("registry", registry ?? null);
   await pyodide.runPythonAsync(PY_BOOT_HOST, { globals: ns });
   host = ns.get("host");
   ns.destroy();

@@ -343,6 +343,9 @@ class WorkerHost:
             return await asyncio.wait_for(run, timeout / 1000.0)
         except TimeoutError:
             self.runtime.vm.execute(_CLEAR_TIMERS, chunkname="=(hype clear timers)")
+            fatal = getattr(self.runtime.loop, "_fatal", None)
+            if isinstance(fatal, set):
+                fatal.clear()  # the abandoned chunk must not fail a later request
             raise HypeError(
                 f"the chunk still had pending work (timers, promises) after {timeout:g} ms",
                 code="TIMEOUT", details={"timeout_ms": timeout},
@@ -539,7 +542,8 @@ class WorkerHost:
         ops = [_untag_op(op) for op in ops]
         callback = self._progress if progress else None
         every = max(100, len(ops) // 100)
-        results = self._db.batch(ops, on_progress=callback, progress_every=every)
+        # the values were parsed from this request: hand them over without a copy
+        results = self._db.batch(ops, on_progress=callback, progress_every=every, copy_values=False)
         for table in {op.get("table") for op in ops if isinstance(op, dict) and op.get("type") in ("set", "update")}:
             if isinstance(table, str) and table not in self._globals:
                 self.runtime._define_global(table)
