@@ -55,7 +55,6 @@ import binascii
 import contextlib
 import inspect
 import json
-import math
 import os
 import traceback
 from collections.abc import Callable
@@ -65,6 +64,7 @@ from .._errors import HypeError, StorageError
 from .._runtime import Runtime, _to_lua_tagged
 from ..lua import LuaFunction, LuaHandle
 from ..storage import Database, PersistedFunction
+from ..storage._codec import tag_scalar
 from ._install import HttpGet
 from ._project import ProjectFS
 
@@ -93,12 +93,8 @@ def to_jsonable(value: Any, depth: int = 0) -> Any:
     t = type(value)
     if value is None or t is bool or t is int or t is str:
         return value
-    if t is float:
-        if math.isfinite(value):
-            return value
-        return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
-    if t is bytes or t is bytearray:
-        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if t is float or t is bytes or t is bytearray:
+        return tag_scalar(value)
     if depth > 200:
         return None
     if t is list or t is tuple:

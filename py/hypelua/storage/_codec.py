@@ -149,6 +149,16 @@ _JSON_SCALARS = frozenset((type(None), bool, int, str))
 OnFunction = Callable[[PersistedFunction], None] | None
 
 
+def tag_scalar(value: float | bytes | bytearray | memoryview) -> Any:
+    """A float or byte string in tagged JSON: finite floats stay, others become
+    ``{"$float": "inf" | "-inf" | "nan"}``; bytes become ``{"$bytes": base64}``."""
+    if type(value) is float:
+        if math.isfinite(value):
+            return value
+        return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
+    return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+
+
 def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None, on_function: OnFunction = None) -> Any:
     """Plain data -> JSON-serialisable tagged form (see module docstring).
 
@@ -162,12 +172,8 @@ def to_tagged(value: Any, depth: int = 0, path: set[int] | None = None, on_funct
     t = type(value)
     if value is None or t is bool or t is int or t is str:
         return value
-    if t is float:
-        if math.isfinite(value):
-            return value
-        return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
-    if t is bytes or t is bytearray or t is memoryview:
-        return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}
+    if t is float or t is bytes or t is bytearray or t is memoryview:
+        return tag_scalar(value)
     if t is PersistedFunction:
         if on_function is not None:
             on_function(value)
