@@ -102,7 +102,7 @@ class Runtime:
         self.loop = self._install_loop()
         __import__("hypelua.modules").modules.install_require(self)
         for name in external_tables:
-            self._define_global(name)
+            self.define_global(name)
 
     @property
     def database(self) -> Database:
@@ -193,7 +193,8 @@ class Runtime:
         (storage_api,) = vm.execute(storage_src, storage_host, api, chunkname="@hype/storage.lua")
         vm.set_global("storage", storage_api)
 
-    def _define_global(self, name: str) -> None:
+    def define_global(self, name: str) -> None:
+        """Make the external table ``name`` a Lua global, if ``name`` is a free identifier."""
         if not _is_identifier(name) or name in _LUA_KEYWORDS:
             return
         self.vm.execute(
@@ -225,10 +226,10 @@ class Runtime:
         self._own_write = True
         try:
             # the values were just converted from Lua: nobody else holds them
-            results = self.database.batch([self._from_lua_tagged(op) for op in _as_list(ops)], copy_values=False)
+            results = self.database.batch([self.from_lua_tagged(op) for op in _as_list(ops)], copy_values=False)
         finally:
             self._own_write = False
-        return [_to_lua_tagged(r) for r in results]
+        return [to_lua_tagged(r) for r in results]
 
     def _host_begin_tx(self) -> None:
         self._tx = self.database.transaction()
@@ -258,7 +259,7 @@ class Runtime:
 
     def _host_query(self, table: str, spec: Any) -> dict[str, Any]:
         result = self.database.query(table, spec if isinstance(spec, dict) else {})
-        return {"rows": [{"key": k, "value": _to_lua_tagged(v)} for k, v in result], "cursor": result.cursor}
+        return {"rows": [{"key": k, "value": to_lua_tagged(v)} for k, v in result], "cursor": result.cursor}
 
     def _host_migrate(self, table: str, steps: Any, opts: Any) -> dict[str, Any]:
         opts = opts if isinstance(opts, dict) else {}
@@ -266,29 +267,30 @@ class Runtime:
         for pair in _as_list(steps):
             version, fn = pair[0], pair[1]
             fns[int(version)] = (
-                lambda key, value, fn=fn: self._from_lua_tagged(fn(key, _to_lua_tagged(value))[0])
+                lambda key, value, fn=fn: self.from_lua_tagged(fn(key, to_lua_tagged(value))[0])
             )
         return self.database.migrate(table, fns, schema=opts.get("schema"), to_version=opts.get("to_version"))
 
     def _host_get(self, table: str, key: Any) -> Any:
         value = self.database.load(table, key)
-        return _to_lua_tagged(value)
+        return to_lua_tagged(value)
 
     def _host_set(self, table: str, key: Any, value: Any) -> None:
         self._own_write = True
         try:
-            self.database.set(table, key, self._from_lua_tagged(value))
+            self.database.set(table, key, self.from_lua_tagged(value))
         finally:
             self._own_write = False
 
-    def _from_lua_tagged(self, value: Any) -> Any:
+    def from_lua_tagged(self, value: Any) -> Any:
+        """Plain data from Lua's tagged form (function descriptors -> :class:`PersistedFunction`)."""
         t = type(value)
         if t is dict:
             if FN_TAG in value and len(value) == 1:
                 return self._descriptor_to_function(value[FN_TAG])
-            return {k: self._from_lua_tagged(v) for k, v in value.items()}
+            return {k: self.from_lua_tagged(v) for k, v in value.items()}
         if t is list:
-            return [self._from_lua_tagged(v) for v in value]
+            return [self.from_lua_tagged(v) for v in value]
         return value
 
     def _descriptor_to_function(self, d: dict[str, Any]) -> PersistedFunction:
@@ -308,7 +310,7 @@ class Runtime:
             elif up.get("self"):
                 item["self"] = True
             else:
-                item["value"] = self._from_lua_tagged(up.get("value"))
+                item["value"] = self.from_lua_tagged(up.get("value"))
             ups.append(item)
         chunkname = str(d.get("chunk", "=?"))
         source = d.get("text") or self._recover_source(chunkname, int(d.get("first", 0)), int(d.get("last", 0)))
@@ -425,11 +427,11 @@ class Runtime:
             )
         (tagged,) = self.vm.call(self._encode, value)
         tagged[FN_TAG]["text"] = code.strip()
-        pf = self._from_lua_tagged(tagged)
+        pf = self.from_lua_tagged(tagged)
         pf.name = name
         self.database.set(table, key, pf, compress=compress)
         self.database.commit()
-        self._define_global(table)
+        self.define_global(table)
         return {
             "table": table,
             "key": key,
@@ -442,13 +444,13 @@ class Runtime:
         """Store plain data from Python in an external table (and refresh Lua's cache)."""
         self.database.set(table, key, value)
         self.database.commit()
-        self._define_global(table)
+        self.define_global(table)
 
     def external_table(self, name: str) -> None:
         """Make sure the external table ``name`` exists as a Lua global."""
         self.database.create_table(name)
         self.database.commit()
-        self._define_global(name)
+        self.define_global(name)
 
     def close(self) -> None:
         """Commit, close the database and the Lua VM."""
@@ -488,13 +490,13 @@ def _as_list(value: Any) -> list[Any]:
     raise StorageError("expected a list", code="BAD_OPERATION")
 
 
-def _to_lua_tagged(value: Any) -> Any:
+def to_lua_tagged(value: Any) -> Any:
     """Plain data with :class:`PersistedFunction` -> the Lua side's tagged form."""
     from .storage._codec import PersistedFunction
     t = type(value)
     if t is PersistedFunction:
         d: dict[str, Any] = {"name": value.name, "upvalues": [
-            {**up, "value": _to_lua_tagged(up["value"])} if "value" in up else up for up in value.upvalues
+            {**up, "value": to_lua_tagged(up["value"])} if "value" in up else up for up in value.upvalues
         ]}
         if value.bytecode is not None:
             d["bytecode"] = value.bytecode
@@ -504,7 +506,7 @@ def _to_lua_tagged(value: Any) -> Any:
             d["cfunction"] = value.cfunction
         return {FN_TAG: d}
     if t is dict:
-        return {k: _to_lua_tagged(v) for k, v in value.items()}
+        return {k: to_lua_tagged(v) for k, v in value.items()}
     if t is list:
-        return [_to_lua_tagged(v) for v in value]
+        return [to_lua_tagged(v) for v in value]
     return value

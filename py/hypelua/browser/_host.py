@@ -61,7 +61,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import HypeError, StorageError
-from .._runtime import Runtime, _to_lua_tagged
+from .._runtime import Runtime, to_lua_tagged
 from ..lua import LuaFunction, LuaHandle
 from ..storage import Database, PersistedFunction
 from ..storage._codec import tag_scalar
@@ -506,7 +506,7 @@ class WorkerHost:
         if not isinstance(fields, (str, list)):
             raise HypeError("fields must be a field path or a list of field paths", code="BAD_REQUEST")
         name = self._db.create_index(table, fields, kind=kind, unique=bool(opts.get("unique", False)))
-        self.runtime._define_global(table)
+        self.runtime.define_global(table)
         return name
 
     def _drop_index(self, table: str, name: str | list[str]) -> bool:
@@ -542,7 +542,7 @@ class WorkerHost:
         results = self._db.batch(ops, on_progress=callback, progress_every=every, copy_values=False)
         for table in {op.get("table") for op in ops if isinstance(op, dict) and op.get("type") in ("set", "update")}:
             if isinstance(table, str) and table not in self._globals:
-                self.runtime._define_global(table)
+                self.runtime.define_global(table)
                 self._globals.add(table)
         return results
 
@@ -552,7 +552,7 @@ class WorkerHost:
     def _migrate(self, table: str, steps: dict[str, str] | None = None, schema: dict[str, Any] | None = None,
                  toVersion: int | None = None) -> dict[str, Any]:
         vm = self.runtime.vm
-        from_lua = self.runtime._from_lua_tagged
+        from_lua = self.runtime.from_lua_tagged
         fns: dict[int, Callable[[Any, Any], Any]] = {}
         if not isinstance(steps, dict):
             raise HypeError("steps must be an object {version: 'function(key, row) ... end'}", code="BAD_REQUEST")
@@ -572,7 +572,7 @@ class WorkerHost:
                                 suggestion="Pass code like 'function(key, row) row.x = 1 return row end'.")
 
             def step(key: Any, value: Any, fn: LuaFunction = fn) -> Any:
-                out = fn(key, _to_lua_tagged(value))
+                out = fn(key, to_lua_tagged(value))
                 return from_lua(out[0]) if out else None
 
             fns[version] = step
