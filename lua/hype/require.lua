@@ -109,7 +109,9 @@ local main_file = nil -- the file run by Runtime.execute_file (for tail calls)
 function require(name) -- luacheck: ignore (the global require)
   local info = getinfo(2, "S")
   local src = info and info.source or "=[C]" -- no frame: a tail call at a coroutine's top level
-  if src == "=[C]" then src = "=[C]" .. (main_file or "") end -- tail call: keyed by the main file
+  -- a tail call from the main chunk leaves the caller's caller: a C function, or
+  -- the event loop running the main chunk as a coroutine (hype/loop.lua)
+  if src == "=[C]" or sub(src, 1, 6) == "@hype/" then src = "=[C]" .. (main_file or "") end
   local cache = by_chunk[src]
   if cache == nil then cache = {}; by_chunk[src] = cache end
   local m = cache[name]

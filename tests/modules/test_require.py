@@ -248,3 +248,22 @@ def test_tail_called_require_in_two_main_files(rt: Runtime, tmp_path: Path) -> N
                      "two/main.lua": "return require('./m')", "two/m.lua": "return 2"})
     assert run(rt, tmp_path / "one/main.lua") == (1,)
     assert run(rt, tmp_path / "two/main.lua") == (2,)
+
+
+def test_main_file_requires_survive_tail_calls_and_await(tmp_path: Path, lua_backend: str) -> None:
+    """`return require("./x")` (a tail call) and requires after `await` / inside timers
+    resolve from the main file, not from the event loop's chunk."""
+    from hypelua import Runtime
+
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "x.lua").write_text("return { v = 42 }")
+    (tmp_path / "main.lua").write_text(
+        'await(Promise.resolve(1))\n'
+
+        'setTimeout(function() Memory.timer = require("./sub/x").v end, 1)\n'
+        'return require("./sub/x")\n'
+    )
+    with Runtime(":memory:", backend=lua_backend, stdout=lambda s: None) as rt:
+        (module,) = rt.run_main(tmp_path / "main.lua")
+        assert module == {"v": 42}
+        assert rt.execute("return Memory.timer") == (42,)

@@ -38,15 +38,17 @@ def install_require(runtime: Runtime, resolver: Resolver | None = None) -> Resol
     src = lua_source("require")
     (set_main,) = runtime.vm.execute(src, resolver.lua_resolve, resolver.fail, chunkname="=(hype require)")
     runtime.resolver = resolver  # type: ignore[attr-defined]
-    execute_file = runtime.execute_file
+    # the main file is the base of `require` calls whose caller frame is gone (a
+    # tail-called `return require("./x")`) or is the event loop's (async main chunk)
+    for method in ("execute_file", "run_main"):
+        original = getattr(runtime, method)
 
-    def execute_file_with_main(path: str | os.PathLike[str], *args: Any) -> tuple[Any, ...]:
-        # the main file is the base of a tail-called `return require("./x")`
-        runtime.vm.call(set_main, os.path.abspath(path))
-        return execute_file(path, *args)
+        def with_main(path: str | os.PathLike[str], *args: Any, _original: Any = original) -> tuple[Any, ...]:
+            runtime.vm.call(set_main, os.path.abspath(path))
+            return _original(path, *args)
 
-    execute_file_with_main.__doc__ = execute_file.__doc__
-    runtime.execute_file = execute_file_with_main  # type: ignore[method-assign]
+        with_main.__doc__ = original.__doc__
+        setattr(runtime, method, with_main)
     return resolver
 
 
