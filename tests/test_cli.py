@@ -69,6 +69,7 @@ def test_playground_without_dist_explains(tmp_path: Path) -> None:
         (["run", "a.lua", "x", "y", "-d", "db.sqlite"], ("a.lua", ["x", "y"], "db.sqlite", None)),
         (["run", "--database=:memory:", "a.lua", "--max-memory", "1024"], ("a.lua", [], ":memory:", 1024)),
         (["run", "a.lua", "--", "-d", "z"], ("a.lua", ["-d", "z"], "hype.db", None)),
+        (["run", "--sandbox", "a.lua"], ("a.lua", [], "hype.db", None)),
     ],
 )
 def test_fast_run_parser_matches_the_documented_options(argv: list[str], expected: tuple[object, ...]) -> None:

@@ -227,3 +227,18 @@ def test_execute_file_and_shebang(tmp_path: Path, lua_backend: str) -> None:
         stored = rt.database.table("Memory").get("f")
         assert stored.source == "function() return n end"
         assert stored.upvalues == [{"name": "n", "value": 5}]
+
+
+def test_sandbox_refuses_binary_chunks_and_host_access(tmp_path: Path, lua_backend: str) -> None:
+    db = tmp_path / "s.db"
+    with _rt(db, lua_backend) as rt:
+        rt.execute("local k = 5\nMemory.f = function(x) return x + k end")
+    with _rt(db, lua_backend, sandbox=True) as rt:
+        assert rt.execute("return Memory.f(1)") == (6,)  # persisted functions still load
+        ok, msg = rt.execute("return load(string.dump(function() return 1 end))")
+        assert ok is None and "binary chunk" in msg
+        assert rt.execute("return load('return 2')()") == (2,)
+        assert rt.execute("return io, dofile, loadfile, os.execute, type(os.time())") == (
+            None, None, None, None, "number")
+        rt.execute("Memory.g = function() return 'still persists' end")
+        assert rt.execute("return Memory.g()") == ("still persists",)

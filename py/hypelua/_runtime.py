@@ -29,6 +29,20 @@ _LUA_KEYWORDS = frozenset((
 ))
 
 
+_SANDBOX = """
+local load, select = load, select
+function _G.load(chunk, name, mode, ...)
+  if select("#", ...) > 0 then return load(chunk, name, "t", ...) end
+  return load(chunk, name, "t")
+end
+io, dofile, loadfile = nil, nil, nil
+local os_ = os
+os = { time = os_.time, clock = os_.clock, date = os_.date, difftime = os_.difftime }
+package.loadlib, package.cpath = nil, ""
+package.searchers[3], package.searchers[4] = nil, nil
+"""
+
+
 def lua_dir() -> str:
     """Directory holding the shipped Lua library (``hype/*.lua``), as a string."""
     here = os.path.dirname(os.path.abspath(__file__))
@@ -66,6 +80,11 @@ class Runtime:
         stdout: callable receiving text written by Lua ``print`` (default ``sys.stdout.write``).
         external_tables: names always defined as external-table globals (``Memory``).
         vm_options: extra keyword arguments for :func:`hypelua.lua.open_vm`.
+        sandbox: run untrusted code (SPEC 5): no ``io``, no ``os`` beyond
+            ``time/clock/date/difftime``, no ``dofile``/``loadfile``/C modules,
+            and ``load`` compiles text only (binary chunks are refused).  External
+            tables keep working: persisted functions are loaded by the runtime's
+            own, HMAC-checked path.
 
     Every table that exists in the database and whose name is a free Lua
     identifier becomes a global too (looked up on first use of an undefined
@@ -85,6 +104,7 @@ class Runtime:
         stdout: Callable[[str], Any] | None = None,
         external_tables: Iterable[str] = ("Memory",),
         vm_options: dict[str, Any] | None = None,
+        sandbox: bool = False,
     ) -> None:
         self._database: Database | None = None
         self._database_spec = (database, hmac_key)
@@ -98,6 +118,8 @@ class Runtime:
         self._tx: Any = None
         self._counter = itertools.count(1)
         self._boot()
+        if sandbox:
+            self.vm.execute(_SANDBOX, chunkname="=(hype sandbox)")
         # --- extension point: runtime features (require, event loop, ...) install here ---
         self.loop = self._install_loop()
         __import__("hypelua.modules").modules.install_require(self)

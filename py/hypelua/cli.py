@@ -38,7 +38,7 @@ def _cmd_run(args: Any) -> int:
     from ._runtime import Runtime
 
     try:
-        with Runtime(args.database, max_memory=args.max_memory) as rt:
+        with Runtime(args.database, max_memory=args.max_memory, sandbox=args.sandbox) as rt:
             rt.run_main(args.file, *args.args)  # drives the event loop until idle (issue 4)
     except HypeError as exc:
         _print_error(exc)
@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--database", "-d", default="hype.db",
                      help="SQLite file holding the external tables (default: ./hype.db; ':memory:' for none)")
     run.add_argument("--max-memory", type=int, default=None, help="Lua heap limit in bytes")
+    run.add_argument("--sandbox", action="store_true",
+                     help="untrusted code: no io/os/dofile/C modules, load() takes text only")
     run.set_defaults(func=_cmd_run)
 
     pg = sub.add_parser("playground", help="serve the in-browser playground from dist/web")
@@ -199,7 +201,7 @@ def _fast_run_args(argv: list[str]) -> SimpleNamespace | None:
     """
     if not argv or argv[0] != "run":
         return None
-    ns = SimpleNamespace(file=None, args=[], database="hype.db", max_memory=None, func=_cmd_run)
+    ns = SimpleNamespace(file=None, args=[], database="hype.db", max_memory=None, sandbox=False, func=_cmd_run)
     rest = argv[1:]
     i, options = 0, True
     while i < len(rest):
@@ -207,6 +209,8 @@ def _fast_run_args(argv: list[str]) -> SimpleNamespace | None:
         name, eq, inline = tok.partition("=")
         if options and tok == "--":
             options = False
+        elif options and tok == "--sandbox":
+            ns.sandbox = True
         elif options and name in ("-d", "--database", "--max-memory") and (eq or i + 1 < len(rest)):
             value = inline if eq else rest[i + 1]
             i += 0 if eq else 1
