@@ -131,6 +131,13 @@ function emitLines(cb, text) {
   for (const line of body.split("\n")) cb(line);
 }
 
+/** Calls running user Lua code, watched for runaway (CPU-bound) chunks. */
+const WATCHED_OPS = new Set(["run", "compute", "runFile"]);
+/** The worker's own default for `options.timeout` (ms). */
+const DEFAULT_TIMEOUT_MS = 10000;
+/** Extra time before the watchdog replaces a worker that did not answer (ms). */
+const WATCHDOG_GRACE_MS = 2000;
+
 export class Hype {
   /** Use `Hype.load()`; the constructor is internal. */
   constructor(worker, opts) {
@@ -149,17 +156,49 @@ export class Hype {
       this._readyResolve = resolve;
       this._readyReject = reject;
     });
-    worker.addEventListener("message", (ev) => this._onMessage(ev.data));
+    /** How many times a runaway call made us replace the worker (see `run`). */
+    this.restarts = 0;
+    this._registry = opts.registry ?? null;
+    this._attach(worker);
+  }
+
+  _attach(worker) {
+    worker.addEventListener("message", (ev) => { if (worker === this._worker) this._onMessage(ev.data); });
     worker.addEventListener("error", (ev) => {
       ev.preventDefault?.();
+      if (worker !== this._worker) return;
       const where = ev.filename ? ` (${ev.filename}:${ev.lineno})` : "";
       this._fail(new HypeError("WORKER_ERROR", `the hypelua worker crashed: ${ev.message || "failed to load worker.mjs"}${where}`,
         { phase: this._bootDone ? "run" : "boot", baseUrl: this.baseUrl },
         "Check that baseUrl points at a built dist/web/ directory served over http(s), and look at the browser console."));
     });
     worker.addEventListener("messageerror", () => {
+      if (worker !== this._worker) return;
       this._fail(new HypeError("WORKER_ERROR", "a message from the hypelua worker could not be deserialised", {}, ""));
     });
+  }
+
+  _newWorker() {
+    return new Worker(this.baseUrl + "worker.mjs", { type: "module", name: `hypelua:${this.database}` });
+  }
+
+  /**
+   * A call running Lua did not answer in time (a CPU-bound loop never yields to the
+   * worker's event loop): stop the worker, reject every pending call with `reason`,
+   * and boot a fresh worker. Lua globals are lost; everything persisted (external
+   * tables in IndexedDB, project files) is kept. Later calls queue until it is ready.
+   */
+  _restart(reason) {
+    const pending = [...this._pending.values()];
+    this._pending.clear();
+    try { this._worker.terminate(); } catch { /* already gone */ }
+    for (const p of pending) { clearTimeout(p.timer); p.reject(reason); }
+    this.restarts += 1;
+    this._bootDone = false;
+    const worker = this._newWorker();
+    this._worker = worker;
+    this._attach(worker);
+    worker.postMessage({ type: "init", baseUrl: this.baseUrl, database: this.database, registry: this._registry });
   }
 
   /**
@@ -180,6 +219,7 @@ export class Hype {
     const hype = new Hype(worker, {
       baseUrl,
       database,
+      registry: options.registry ?? null,
       stdout: options.stdout ?? ((line) => console.log(line)),
       stderr: options.stderr ?? ((line) => console.warn(line)),
       onStatus: options.onStatus,
@@ -220,6 +260,7 @@ export class Hype {
         const p = this._pending.get(msg.id);
         if (!p) return;
         this._pending.delete(msg.id);
+        clearTimeout(p.timer);
         const reply = msg.reply ?? {};
         emitLines(this._stdout, reply.output);
         for (const w of reply.warnings ?? []) emitLines(this._stderr, typeof w === "string" ? w : JSON.stringify(w));
@@ -239,7 +280,7 @@ export class Hype {
     if (this._dead) return;
     this._dead = err;
     this._readyReject(err);
-    for (const p of this._pending.values()) p.reject(err);
+    for (const p of this._pending.values()) { clearTimeout(p.timer); p.reject(err); }
     this._pending.clear();
     try { this._worker.terminate(); } catch { /* already gone */ }
   }
@@ -248,7 +289,20 @@ export class Hype {
     if (this._dead) return Promise.reject(this._dead);
     const id = this._nextId++;
     return new Promise((resolve, reject) => {
-      this._pending.set(id, { resolve, reject, op, onProgress });
+      const entry = { resolve, reject, op, onProgress, timer: undefined };
+      if (WATCHED_OPS.has(op)) {
+        // the worker answers a TIMEOUT itself when the chunk's *async* work overruns;
+        // this watchdog covers a chunk that never yields (while true do end)
+        const limit = (Number.isFinite(args.timeout) ? args.timeout : DEFAULT_TIMEOUT_MS) + WATCHDOG_GRACE_MS;
+        entry.timer = setTimeout(() => {
+          if (this._pending.get(id) !== entry) return;
+          this._restart(new HypeError("TIMEOUT",
+            `${op} did not finish within ${limit} ms; the worker was restarted`,
+            { op, limit_ms: limit, restarted: true },
+            "Lua globals were reset; persisted tables and project files are kept. Look for a loop that never ends."));
+        }, limit);
+      }
+      this._pending.set(id, entry);
       try {
         this._worker.postMessage({ type: "call", id, op, args });
       } catch (e) {
@@ -263,6 +317,9 @@ export class Hype {
    * resolves with the array of its return values once its work is idle (no timer,
    * microtask or pending promise left, like Node). Rejects with TIMEOUT after
    * `options.timeout` ms (default 10000) and clears the chunk's leftover timers.
+   * A chunk that never yields (`while true do end`) is caught by a watchdog
+   * (`timeout` + 2 s): the worker is replaced, every pending call rejects with
+   * TIMEOUT (`details.restarted`), Lua globals reset, persisted data is kept.
    * @param {string} code
    * @param {{timeout?: number}} [options]
    */
