@@ -107,3 +107,24 @@ def test_import_bad_file_is_a_typed_error(tmp_path: Path) -> None:
     assert out.returncode == 1 and "error[BAD_EXPORT]" in out.stderr
     out = hype("export", "missing.db", "o.json", cwd=tmp_path)
     assert out.returncode == 1 and "error[DATABASE_PATH]" in out.stderr
+
+
+def test_run_timeout_stops_a_loop_that_never_ends_and_keeps_data(tmp_path: Path) -> None:
+    (tmp_path / "inf.lua").write_text("Memory.before = 'kept'\nlocal n = 0\nwhile true do n = n + 1 end")
+    out = hype("run", "inf.lua", "-d", "t.db", "--timeout", "0.5", cwd=tmp_path)
+    assert out.returncode == 1 and out.stderr.startswith("error[TIMEOUT]")
+    (tmp_path / "chk.lua").write_text("print(Memory.before)")
+    assert hype("run", "chk.lua", "-d", "t.db", cwd=tmp_path).stdout == "kept\n"
+
+
+def test_ctrl_c_interrupts_lua_code(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    (tmp_path / "inf.lua").write_text("await(Promise.resolve(1))\nwhile true do end")  # inside the loop's coroutine
+    proc = subprocess.Popen([sys.executable, "-m", "hypelua", "run", "inf.lua", "-d", ":memory:"], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    assert proc.returncode == 130 and "error[INTERRUPTED]" in err

@@ -242,3 +242,19 @@ def test_sandbox_refuses_binary_chunks_and_host_access(tmp_path: Path, lua_backe
             None, None, None, None, "number")
         rt.execute("Memory.g = function() return 'still persists' end")
         assert rt.execute("return Memory.g()") == ("still persists",)
+
+
+def test_typed_errors_survive_await_and_watch_stops_runaway_code(tmp_path: Path, lua_backend: str) -> None:
+    from hypelua import HypeError
+
+    script = tmp_path / "s.lua"
+    script.write_text("await(Promise.resolve(1))\nMemory.t = coroutine.create(print)")
+    with _rt(tmp_path / "a.db", lua_backend) as rt:
+        with pytest.raises(NotStorableError):  # not a LuaError wrapping "NotStorableError: ..."
+            rt.run_main(script)
+        rt.watch(deadline_s=0.2, every=100_000)
+        script.write_text("Memory.ok = 1\nawait(Promise.resolve(1))\nwhile true do end")
+        with pytest.raises(HypeError) as info:
+            rt.run_main(script)
+        assert info.value.code == "TIMEOUT"
+        assert rt.execute("return Memory.ok") == (1,)

@@ -243,8 +243,11 @@ class EventLoop:
                 self._fail(self._lua_error(value, tb or ""), waiters=False)
             self._fatal.discard(wid)
 
-    @staticmethod
-    def _lua_error(value: Any, tb: str) -> LuaError:
+    def _lua_error(self, value: Any, tb: str) -> BaseException:
+        if isinstance(value, str):
+            original = self.vm.take_exception(value)  # a Python exception raised inside Lua code
+            if original is not None:
+                return original
         if isinstance(value, dict) and isinstance(value.get("message"), str):
             msg = f"{value.get('name', 'Error')}: {value['message']}"
         else:

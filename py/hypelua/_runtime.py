@@ -126,6 +126,44 @@ class Runtime:
         for name in external_tables:
             self.define_global(name)
 
+    def watch(self, *, deadline_s: float | None = None, every: int = 1_000_000) -> None:
+        """Let the host interrupt Lua code that never returns (``while true do end``).
+
+        Installs a ``debug.sethook`` count hook on the main Lua thread (coroutines
+        created later by ``coroutine.create`` take it over; ``coroutine.wrap`` ones do
+        not) that calls into Python every ``every`` VM instructions.  There the
+        running chunk fails with ``TIMEOUT`` once ``deadline_s`` seconds have passed,
+        and with ``INTERRUPTED`` after Ctrl+C: in the main thread, SIGINT is routed
+        to a flag (a ``KeyboardInterrupt`` raised at an arbitrary point of a callback
+        could not be told apart from a Lua error).  Costs one bridge crossing per
+        ``every`` instructions.
+        """
+        import signal
+        import threading
+        import time
+
+        limit = None if deadline_s is None else time.monotonic() + deadline_s
+        interrupted: list[bool] = []
+
+        def on_sigint(signum: int, frame: object) -> None:
+            interrupted.append(True)
+
+        if threading.current_thread() is threading.main_thread() and \
+                signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, on_sigint)
+
+        def check() -> None:
+            if interrupted:
+                interrupted.clear()
+                raise HypeError("interrupted (Ctrl+C)", code="INTERRUPTED", suggestion="")
+            if limit is not None and time.monotonic() > limit:
+                raise HypeError(f"the script ran longer than {deadline_s} s", code="TIMEOUT",
+                                details={"timeout_s": deadline_s},
+                                suggestion="Look for a loop that never ends, or raise --timeout.")
+
+        self.vm.execute("local check, every = ... debug.sethook(function() check() end, '', every)",
+                        self.vm.register(None, check), every, chunkname="=(hype watch)")
+
     @property
     def database(self) -> Database:
         """The :class:`~hypelua.storage.Database` of the external tables (opened on first use)."""
@@ -172,6 +210,20 @@ class Runtime:
               local n, parts = select("#", ...), {}
               for i = 1, n do parts[i] = tostring((select(i, ...))) end
               write(concat(parts, "\\t") .. "\\n")
+            end
+            """,
+            chunkname="=(hype boot)",
+        )
+        # a debug hook is per coroutine in Lua: new coroutines take their creator's
+        # hook, so watch() reaches code running inside the event loop's coroutines
+        vm.execute(
+            """
+            local create, gethook, sethook = coroutine.create, debug.gethook, debug.sethook
+            coroutine.create = function(f)
+              local co = create(f)
+              local hook, mask, count = gethook()
+              if hook then sethook(co, hook, mask, count) end
+              return co
             end
             """,
             chunkname="=(hype boot)",

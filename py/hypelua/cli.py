@@ -39,10 +39,14 @@ def _cmd_run(args: Any) -> int:
 
     try:
         with Runtime(args.database, max_memory=args.max_memory, sandbox=args.sandbox) as rt:
+            rt.watch(deadline_s=args.timeout)  # Ctrl+C and --timeout reach a Lua loop that never returns
             rt.run_main(args.file, *args.args)  # drives the event loop until idle (issue 4)
     except HypeError as exc:
         _print_error(exc)
-        return 1
+        return 130 if exc.code == "INTERRUPTED" else 1
+    except KeyboardInterrupt:  # Ctrl+C outside Lua code
+        sys.stderr.write("interrupted\n")
+        return 130
     return 0
 
 
@@ -148,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--database", "-d", default="hype.db",
                      help="SQLite file holding the external tables (default: ./hype.db; ':memory:' for none)")
     run.add_argument("--max-memory", type=int, default=None, help="Lua heap limit in bytes")
+    run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                     help="stop the script after this many seconds (error TIMEOUT)")
     run.add_argument("--sandbox", action="store_true",
                      help="untrusted code: no io/os/dofile/C modules, load() takes text only")
     run.set_defaults(func=_cmd_run)
@@ -201,7 +207,8 @@ def _fast_run_args(argv: list[str]) -> SimpleNamespace | None:
     """
     if not argv or argv[0] != "run":
         return None
-    ns = SimpleNamespace(file=None, args=[], database="hype.db", max_memory=None, sandbox=False, func=_cmd_run)
+    ns = SimpleNamespace(file=None, args=[], database="hype.db", max_memory=None, sandbox=False, timeout=None,
+                         func=_cmd_run)
     rest = argv[1:]
     i, options = 0, True
     while i < len(rest):

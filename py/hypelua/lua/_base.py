@@ -174,6 +174,16 @@ class LuaVM(abc.ABC):
         :class:`LuaError` ("cannot resume dead coroutine").
         """
 
+    def take_exception(self, message: str) -> BaseException | None:
+        """The original Python exception behind the Lua error ``message``, once.
+
+        A Python exception raised in a callback crosses Lua as the error string
+        ``"<ExceptionType>: <message>"``.  When that error surfaces through another
+        channel than a call's return (e.g. a coroutine the event loop resumes),
+        this recovers the original exception; None if it is not (or no longer) known.
+        """
+        return None
+
     @abc.abstractmethod
     def memory_used(self) -> int:
         """Bytes currently allocated by the Lua heap."""

@@ -616,6 +616,12 @@ class CtypesVM(LuaVM):
         res = self._result(self._hl_resume(self._cstate, ref, data, len(data) if data else 0))
         return ("dead" if res[0] else "suspended"), res[1:]
 
+    def take_exception(self, message: str) -> BaseException | None:
+        if self._py_exc is not None and self._py_exc[1] == message:
+            exc, self._py_exc = self._py_exc[0], None
+            return exc
+        return None
+
     def memory_used(self) -> int:
         if self._S is None:
             raise _closed_error()

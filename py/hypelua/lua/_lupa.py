@@ -388,6 +388,9 @@ class LupaVM(LuaVM):
             self._raise(res[3])
         return status, self._convert_results(res[3:])
 
+    def take_exception(self, message: str) -> BaseException | None:
+        return self._pending.pop(message, None)
+
     def memory_used(self) -> int:
         if self._rt is None:
             return 0
