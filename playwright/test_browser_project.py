@@ -5,9 +5,6 @@ Files panel / Run tests button."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,28 +36,11 @@ class Registry:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry]:
-    import uvicorn
-
-    from hypelua.pm._server import create_app
+    from hypelua.pm._server import create_app, running_in_thread
 
     storage = tmp_path_factory.mktemp("registry")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
-    config = uvicorn.Config(create_app(storage, token=TOKEN, cors_origins=["*"]), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "registry server did not start"
-        time.sleep(0.01)
-    try:
-        yield Registry(f"http://127.0.0.1:{port}", storage)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with running_in_thread(create_app(storage, token=TOKEN, cors_origins=["*"])) as url:
+        yield Registry(url, storage)
 
 
 def test_run_drives_timers_promises_and_await(hype_page: HypePage) -> None:

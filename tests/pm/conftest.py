@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,25 +31,9 @@ def _free_port() -> int:
 
 @pytest.fixture
 def registry_server(tmp_path: Path) -> Iterator[LiveRegistry]:
-    import uvicorn
-
-    from hypelua.pm._server import create_app
+    from hypelua.pm._server import create_app, running_in_thread
 
     storage = tmp_path / "registry-storage"
     token = "s3cret-token"
-    port = _free_port()
-    config = uvicorn.Config(create_app(storage, token=token), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("registry server did not start")
-        time.sleep(0.01)
-    try:
-        yield LiveRegistry(f"http://127.0.0.1:{port}", storage, token)
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with running_in_thread(create_app(storage, token=token)) as url:
+        yield LiveRegistry(url, storage, token)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hmac
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -128,3 +130,36 @@ def serve(storage: str | Path, *, host: str = "127.0.0.1", port: int = 4873, tok
     app = create_app(storage, token=token, allow_anonymous_publish=allow_anonymous_publish,
                      cors_origins=cors_origins)
     uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def running_in_thread(app: Any, host: str = "127.0.0.1", start_timeout_s: float = 10.0) -> Iterator[str]:
+    """Serve an ASGI ``app`` with uvicorn in a background thread on a free port.
+
+    Yields the base URL (``http://127.0.0.1:PORT``); stops the server on exit.
+    Used by tests that talk HTTP to a real registry.
+    Raises:
+        RuntimeError: the server did not start within ``start_timeout_s`` seconds.
+    """
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind((host, 0))
+        port = int(s.getsockname()[1])
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + start_timeout_s
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
