@@ -71,6 +71,15 @@ async function boot({ baseUrl, database, registry }) {
     return r.json();
   });
 
+  // fetch our wheels while Pyodide boots (they are unpacked, not re-fetched, below)
+  const wheelsP = manifestP.then((manifest) => Promise.all((manifest.wheels ?? []).map(async (w) => {
+    const url = new URL(w, baseUrl + "wheels/").href;
+    const r = await fetch(url);
+    if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+    return { name: w, data: await r.arrayBuffer() };
+  })));
+  wheelsP.catch(() => {}); // reported when awaited
+
   const { loadPyodide } = await import(baseUrl + "pyodide/pyodide.mjs");
   const pyodide = await loadPyodide({
     indexURL: baseUrl + "pyodide/",
@@ -80,14 +89,16 @@ async function boot({ baseUrl, database, registry }) {
   status("pyodide");
 
   const manifest = await manifestP;
-  const wheelUrls = (manifest.wheels ?? []).map((w) => new URL(w, baseUrl + "wheels/").href);
-  const pkgErrors = [];
-  await pyodide.loadPackage(wheelUrls, {
-    messageCallback: () => {},
-    errorCallback: (m) => pkgErrors.push(m),
-    checkIntegrity: false,
-  });
-  if (pkgErrors.length) throw new Error(`loading wheels failed: ${pkgErrors.join("; ")}`);
+  // pure-Python wheels and the Lua side module (loaded later by ctypes.CDLL from
+  // site-packages): unpacking the prefetched archives costs no further request
+  const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_path('purelib')");
+  for (const { name, data } of await wheelsP) {
+    try {
+      pyodide.unpackArchive(data, "wheel", { extractDir: sitePackages });
+    } catch (e) {
+      throw new Error(`installing ${name} failed: ${e.message ?? e}`);
+    }
+  }
   status("wheels");
 
   await pyodide.runPythonAsync(PY_BOOT_CORE);
