@@ -95,8 +95,9 @@ def test_storage_ops_round_trip(host: WorkerHost) -> None:
     assert _call(host, "createIndex", {"table": "Memory", "fields": "users.age"})["value"] == "users.age"
     q = {"field": "users.age", "operator": ">=", "value": 25, "limit": 100}
     page = _call(host, "queryTable", {"table": "Memory", "query": q})["value"]
-    assert len(page["rows"]) == 100 and page["cursor"]
-    assert all(r["value"]["users"]["age"] >= 25 for r in page["rows"])
+    assert len(page["keys"]) == len(page["values"]) == 100 and page["cursor"]
+    assert all(v["users"]["age"] >= 25 for v in page["values"])
+    assert page["keys"] == [k for k, _ in host.runtime.database.query("Memory", q)]
     assert _call(host, "explain", {"table": "Memory", "query": {**q, "operator": "="}})["value"]["plan"] == "index"
     assert [i["name"] for i in _call(host, "indexes", {"table": "Memory"})["value"]] == ["users.age"]
     assert _call(host, "dropIndex", {"table": "Memory", "name": "users.age"})["value"] is True
@@ -109,7 +110,7 @@ def test_storage_ops_round_trip(host: WorkerHost) -> None:
 def test_dispatch_sync_answers_read_only_ops_only(host: WorkerHost) -> None:
     _call(host, "batchTableOperations", {"ops": [{"type": "set", "table": "T", "key": 1, "value": {"a": 1}}]})
     reply = json.loads(host.dispatch_sync("queryTable", json.dumps({"table": "T", "query": {}})) or "{}")
-    assert reply["ok"] and reply["value"]["rows"] == [{"key": 1, "value": {"a": 1}}]
+    assert reply["ok"] and reply["value"] == {"keys": [1], "values": [{"a": 1}], "cursor": None}
     err = json.loads(host.dispatch_sync("queryTable", json.dumps({"table": "T", "query": {"field": "a",
                                                                                             "operator": "~"}})) or "{}")
     assert err["error"]["code"] == "BAD_OPERATOR"

@@ -3,6 +3,7 @@ indices, queries, schema, migrations, stats — identical results on both."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from hypelua import StorageError
 from hypelua.storage import Database
+from hypelua.storage._codec import from_tagged
 from hypelua.storage._query import Query, reference_execute
 
 BACKENDS = ["memory", "sqlite"]
@@ -352,6 +354,9 @@ def test_memory_sqlite_and_reference_agree(tmp_path: Path) -> None:
                 got = d.query("t", spec)
                 assert [k for k, _ in got] == [k for k, _ in ref], (d.backend.name, spec)
                 assert got.cursor == ref_cursor, (d.backend.name, spec)
+                keys, values, cursor = d.query_json("t", spec)  # the browser's wire form
+                assert json.loads(keys) == [k for k, _ in got] and cursor == got.cursor
+                assert [from_tagged(v) for v in json.loads(values)] == [v for _, v in got]
                 cursor = got.cursor
                 while cursor:  # walk every page
                     nxt = d.query("t", {**spec, "cursor": cursor})
@@ -360,6 +365,26 @@ def test_memory_sqlite_and_reference_agree(tmp_path: Path) -> None:
             d.close()
 
     check()
+
+
+def test_query_json_splices_stored_records(db: Database) -> None:
+    fn = db.table("t")
+    big = "x" * 5000  # compressed on disk: the text comes out decompressed
+    rows = {1: {"raw": b"\x00\xff", "inf": float("inf"), "ints": {1: "a", "$k": 2}},
+            2: {"big": big, "n": 2.5}, "s": [1, "two", None, True]}
+    for k, v in rows.items():
+        fn.set(k, v)
+    keys, values, cursor = db.query_json("t", {})
+    assert json.loads(keys) == [1, 2, "s"] and cursor is None
+    decoded = [from_tagged(v) for v in json.loads(values)]
+    assert decoded == [rows[1], rows[2], rows["s"]]
+    assert '"$bytes"' in values and '"$map"' in values and '"$float"' in values
+    keys, values, cursor = db.query_json("t", {"limit": 1})
+    assert json.loads(keys) == [1] and cursor
+    assert db.query_json("nothing", {}) == ("[]", "[]", None)
+    with pytest.raises(StorageError) as err:
+        db.query_json("t", {"field": "a", "operator": "~", "value": 1})
+    assert err.value.code == "BAD_OPERATOR"
 
 
 # ---------------------------------------------------------- export / import

@@ -307,6 +307,58 @@ def test_writes_and_undo(docs: list[Any], indexes: list[Any], ops: list[Any], q:
     same(t.execute(q), start_result)
 
 
+def _all_plain(doc: Any) -> bool:
+    """What ``put_many(plain=...)`` may be promised: every map inside has plain string keys."""
+    if isinstance(doc, dict):
+        return all(type(k) is str and not k.startswith("$") and _all_plain(v) for k, v in doc.items())
+    if isinstance(doc, list):
+        return all(_all_plain(v) for v in doc)
+    return True
+
+
+@SETTINGS
+@given(
+    docs=s_rows(40),
+    indexes=st.lists(st.tuples(st.lists(s_path, min_size=1, max_size=3, unique=True), st.just(False)), max_size=3),
+    batch=s_rows(60),
+    q=s_query(),
+)
+def test_put_many_equals_puts_one_by_one(docs: list[Any], indexes: list[Any], batch: list[Any], q: Query) -> None:
+    """``put_many`` (bulk B-tree merge, repeated keys in one batch) == ``put`` of each row; undo restores."""
+    bulk, one = build(docs, indexes, True), build(docs, indexes, True)
+    for t in (bulk, one):  # small sublists, so the merge splits and spans many of them
+        for ix in (t._primary, *t._indexes.values()):
+            ix.entries._reset(4)
+    start = state(bulk)
+    previous = bulk.put_many(batch, [_all_plain(d) for _, d in batch])
+    assert previous == [one.put(k, d) for k, d in batch]
+    check_invariants(bulk)
+    assert [(k, d) for k, d in bulk.items()] == [(k, d) for k, d in one.items()]
+    for ix in (bulk._primary, *bulk._indexes.values()):
+        ix.entries._check()  # sortedcontainers' own invariant check (sublists, maxes, index)
+    run_both(bulk, q)
+    for (k, _), prev in reversed(list(zip(batch, previous, strict=True))):
+        bulk.restore(k, prev)
+    assert state(bulk) == start
+
+
+def test_put_many_plain_skips_the_map_check_only() -> None:
+    t = TableIndexes()
+    t.create_index("a", ("a",))
+    t.create_index("u", ("u",), unique=True)
+    with pytest.raises(ValueError):
+        t.put_many([(1, {"u": 1})])
+    t.drop_index("u")
+    t.put_many([(1, {"a": 1, "$x": 0}), (2, {"a": 2}), (3, {"a": True}), (4, {"a": 1.5}), (5, {"a": math.inf})],
+               [False, True, True, True, True])
+    page, _ = t.execute(Query.parse("t", {"field": "a", "operator": ">=", "value": 0}))
+    assert [k for k, _ in page] == [4, 2]  # in "a" order, like Dexie's where()
+    with pytest.raises(TypeError):
+        t.put_many([(6, None)])
+    with pytest.raises(TypeError):
+        t.put_many([(1.5, {})])
+
+
 @SETTINGS
 @given(docs=s_rows(30), indexes=st.lists(s_index, min_size=1, max_size=4),
        q=s_query())

@@ -32,7 +32,9 @@ relative to the project (``PATH_OUTSIDE_PROJECT`` for escapes).
 
 Storage ops (issue 3): ``createIndex {table, fields, kind, options: {unique}}`` -> name;
 ``dropIndex {table, name}`` -> bool; ``indexes {table}`` -> ``[{name, fields, unique, ...}]``;
-``queryTable {table, query}`` -> ``{rows: [{key, value}], cursor}``; ``explain {table, query}``;
+``queryTable {table, query}`` -> ``{keys: [...], values: [...], cursor}`` (values in the stored
+tagged JSON of :mod:`hypelua.storage._codec`, spliced from the records: the JS API
+untags ``$bytes``/``$float``/``$map``/``$function``); ``explain {table, query}``;
 ``batchTableOperations {ops, progress}`` -> one result per op (atomic; with ``progress``
 the callback given to :meth:`WorkerHost.dispatch` receives ``(done, total)`` while it runs);
 ``defineSchema {table, schema, version}`` -> version; ``migrate {table, steps: {version:
@@ -128,6 +130,12 @@ def from_jsonable(value: Any, depth: int = 0) -> Any:
         if "$float" in value and value["$float"] in ("inf", "-inf", "nan"):
             return float(value["$float"])
     return {k: from_jsonable(v, depth + 1) for k, v in value.items()}
+
+
+class RawJSON(str):
+    """JSON text a handler returns to be spliced into the reply as is (not re-encoded)."""
+
+    __slots__ = ()
 
 
 def _untag_op(op: Any) -> Any:
@@ -265,6 +273,10 @@ class WorkerHost:
         if db.warnings:
             reply["warnings"] = list(db.warnings)
             db.warnings.clear()
+        raw = reply.get("value")
+        if type(raw) is RawJSON:
+            del reply["value"]
+            return json.dumps(reply, ensure_ascii=False)[:-1] + ',"value":' + raw + "}"
         return json.dumps(reply, ensure_ascii=False)
 
     async def dispatch(self, op: str, args_json: str, progress: Callable[[int, int], Any] | None = None) -> str:
@@ -293,7 +305,7 @@ class WorkerHost:
                 await db.flush()
                 if op in FILE_OPS and self.project is not None:
                     await self.project.persist()
-            reply: dict[str, Any] = {"ok": True, "value": to_jsonable(value)}
+            reply: dict[str, Any] = {"ok": True, "value": value if type(value) is RawJSON else to_jsonable(value)}
         except Exception as exc:
             reply = self._error_reply(exc)
         return self._finish(reply)
@@ -314,7 +326,7 @@ class WorkerHost:
                 value = handler(**args)
             except TypeError as exc:
                 raise self._bad_arguments(op, exc) from exc
-            reply: dict[str, Any] = {"ok": True, "value": to_jsonable(value)}
+            reply: dict[str, Any] = {"ok": True, "value": value if type(value) is RawJSON else to_jsonable(value)}
         except Exception as exc:
             reply = self._error_reply(exc)
         return self._finish(reply)
@@ -524,9 +536,10 @@ class WorkerHost:
                                details={"got": type(query).__name__})
         return query
 
-    def _query_table(self, table: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
-        result = self._db.query(table, self._spec(query))
-        return {"rows": [{"key": k, "value": v} for k, v in result], "cursor": result.cursor}
+    def _query_table(self, table: str, query: dict[str, Any] | None = None) -> RawJSON:
+        # the stored records' JSON text goes out as is: the JS API untags the values
+        keys, values, cursor = self._db.query_json(table, self._spec(query))
+        return RawJSON(f'{{"keys":{keys},"values":{values},"cursor":{json.dumps(cursor)}}}')
 
     def _explain(self, table: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._db.explain(table, self._spec(query))
@@ -539,7 +552,7 @@ class WorkerHost:
         callback = self._progress if progress else None
         every = max(100, len(ops) // 100)
         # the values were parsed from this request: hand them over without a copy
-        results = self._db.batch(ops, on_progress=callback, progress_every=every, copy_values=False)
+        results = self._db.batch(ops, on_progress=callback, progress_every=every, json_values=True)
         for table in {op.get("table") for op in ops if isinstance(op, dict) and op.get("type") in ("set", "update")}:
             if isinstance(table, str) and table not in self._globals:
                 self.runtime.define_global(table)

@@ -333,6 +333,24 @@ def _function_from_decoded(d: dict[str, Any]) -> PersistedFunction:
 _loads = json.JSONDecoder(object_hook=_untag).decode
 
 
+def record_text(record: Record) -> str:
+    """The tagged JSON text of a record (decompressed if needed), not parsed.
+
+    Raises :class:`DatabaseError` ``DATABASE_CORRUPT`` for an unknown codec or bad zlib data.
+    """
+    codec, data = record
+    try:
+        if codec == CODEC_JSON:
+            return data if type(data) is str else bytes(data).decode("utf-8")
+        if codec == CODEC_ZLIB_JSON:
+            raw = data.encode("latin-1") if isinstance(data, str) else bytes(data)
+            return zlib.decompress(raw).decode("utf-8")
+    except Exception as exc:
+        raise DatabaseError(f"corrupt stored record: {exc}", code="DATABASE_CORRUPT",
+                            details={"codec": codec}) from exc
+    raise DatabaseError(f"unknown record codec {codec!r}", code="DATABASE_CORRUPT")
+
+
 def decode_record(record: Record) -> Any:
     """``(codec, data)`` -> plain data.  Raises :class:`DatabaseError` if corrupt."""
     codec, data = record

@@ -11,7 +11,18 @@ from typing import Any
 
 from .._errors import DatabaseError, HypeError, StorageError
 from ._batch import BatchError, RowNotFound, apply_update, cause_of, check_op, describe_op
-from ._codec import CODEC_ZLIB_JSON, Key, PersistedFunction, Record, decode_record, encode_record, normalize_key
+from ._codec import (
+    CODEC_JSON,
+    CODEC_ZLIB_JSON,
+    Key,
+    PersistedFunction,
+    Record,
+    _dumps,
+    decode_record,
+    encode_record,
+    normalize_key,
+    record_text,
+)
 from ._functions import signer, verify
 from ._query import Query, QueryError, parse_field
 from ._schema import MigrationError, TableSchema
@@ -329,7 +340,7 @@ class Database:
     # --------------------------------------------------------------- batches
     def batch(self, ops: Sequence[Mapping[str, Any]],
               on_progress: Callable[[int, int], Any] | None = None, progress_every: int = 100,
-              *, copy_values: bool = True) -> list[Any]:
+              *, copy_values: bool = True, json_values: bool = False) -> list[Any]:
         """Apply operations atomically (see :mod:`hypelua.storage._batch` for the op format).
 
         Args:
@@ -338,6 +349,10 @@ class Database:
             copy_values: False hands the ``set`` values themselves to the back-end
                 (no decoded copy): only for values nobody uses afterwards, e.g.
                 freshly parsed from a request.
+            json_values: the ``set`` values were just parsed from JSON text (only
+                JSON types, string keys) and nobody uses them afterwards (implies
+                ``copy_values=False``): a value whose JSON needs no tag is stored
+                as its plain JSON text, without the tagging walk.
         Returns:
             one result per operation.
         Raises:
@@ -345,70 +360,80 @@ class Database:
         """
         if not isinstance(ops, (list, tuple)):
             raise StorageError("a batch must be a list of operations", code="BAD_OPERATION")
+        keep_values = not copy_values or json_values
         results: list[Any] = []
         total = len(ops)
-        with self._atomic(lambda i, exc: BatchError(
-            f"operation {i} of the batch failed: {exc.message}; the batch was rolled back",
-            details={"index": i, "op": describe_op(ops[i]), "cause": cause_of(exc)},
-        )) as step:
-            group: list[tuple[Key, Record, Any]] = []
-            group_table = ""
-            group_start = 0
-
-            def flush_group() -> None:
-                if not group:
-                    return
-                try:
-                    self.backend.put_many(group_table, group)
-                except HypeError as exc:
-                    step(group_start + int(exc.details.pop("position", 0)))
-                    raise
-                self._wrote(group_table, None)
-                group.clear()
-
-            for i, op in enumerate(ops):
-                step(i)
-                kind, table, key, value = check_op(op)
-                if kind == "set" and value is not None:
-                    table, key, record = self._prepare(table, key, value)
-                    if group and table != group_table:
-                        flush_group()
-                    if not group:
-                        group_table, group_start = table, i
-                    group.append((key, record, None if copy_values else value))
-                    results.append(True)
-                    if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
-                        on_progress(i + 1, total)
-                    continue
-                flush_group()
-                step(i)
-                if kind == "set":
-                    self.delete(table, key)
-                    results.append(True)
-                elif kind == "get":
-                    results.append(self.get(table, key))
-                elif kind == "delete":
-                    results.append(self.delete(table, key))
-                else:
-                    results.append(self.update(table, key, value))
-                if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
-                    on_progress(i + 1, total)
-            flush_group()
-        return results
-
-    @contextlib.contextmanager
-    def _atomic(self, wrap: Callable[[int, HypeError], HypeError]) -> Iterator[Callable[[int], None]]:
-        """Transaction whose typed failures are re-raised through ``wrap(index, error)``."""
         position = [0]
-
-        def step(i: int) -> None:
-            position[0] = i
-
         try:
             with self.transaction():
-                yield step
+                group: list[tuple[Key, Record, Any]] = []
+                group_table = ""
+                group_start = 0
+                schema_table: str | None = None
+                schema: TableSchema | None = None
+                threshold = self.compress_threshold
+                dumps = _dumps
+
+                def flush_group() -> None:
+                    if not group:
+                        return
+                    try:
+                        self.backend.put_many(group_table, group)
+                    except HypeError as exc:
+                        position[0] = group_start + int(exc.details.pop("position", 0))
+                        raise
+                    self._wrote(group_table, None)
+                    group.clear()
+
+                for i, op in enumerate(ops):
+                    position[0] = i
+                    kind, table, key, value = check_op(op)
+                    if kind == "set" and value is not None:
+                        if table != schema_table:
+                            table = check_table_name(table)
+                            schema_table, schema = table, self.schema_of(table)
+                        key = normalize_key(key)
+                        record: Record | None = None
+                        if json_values and schema is None:
+                            try:
+                                text = dumps(value)
+                            except (TypeError, ValueError):  # NaN from a hand-made request: tag it
+                                text = '"$'
+                            # no '"$' in the text: no map needs {"$map": ...}, no tag at all
+                            if '"$' not in text and (threshold is None or len(text) <= threshold):
+                                record = (CODEC_JSON, text)
+                        if record is None:
+                            table, key, record = self._prepare(table, key, value)
+                        if group and table != group_table:
+                            flush_group()
+                        if not group:
+                            group_table, group_start = table, i
+                        group.append((key, record, value if keep_values else None))
+                        results.append(True)
+                        if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
+                            on_progress(i + 1, total)
+                        continue
+                    flush_group()
+                    position[0] = i
+                    if kind == "set":
+                        self.delete(table, key)
+                        results.append(True)
+                    elif kind == "get":
+                        results.append(self.get(table, key))
+                    elif kind == "delete":
+                        results.append(self.delete(table, key))
+                    else:
+                        results.append(self.update(table, key, value))
+                    if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
+                        on_progress(i + 1, total)
+                flush_group()
         except HypeError as exc:
-            raise wrap(position[0], exc) from exc
+            i = position[0]
+            raise BatchError(
+                f"operation {i} of the batch failed: {exc.message}; the batch was rolled back",
+                details={"index": i, "op": describe_op(ops[i]), "cause": cause_of(exc)},
+            ) from exc
+        return results
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Database]:
@@ -480,6 +505,22 @@ class Database:
         q = Query.parse(check_table_name(table), dict(spec or {}))
         rows, cursor = self.backend.query(q)
         return QueryResult(rows, cursor)
+
+    def query_json(self, table: str, spec: Mapping[str, Any] | None = None) -> tuple[str, str, str | None]:
+        """Like :meth:`query`, with the rows as JSON text: ``(keys, values, cursor)``
+        where ``keys`` is a JSON array of the row keys and ``values`` a JSON array of
+        their values in the stored tagged JSON format of :mod:`hypelua.storage._codec`
+        (``$bytes``, ``$float``, ``$map``, ``$function`` tags), spliced from the stored
+        records, not decoded and re-encoded.
+
+        This is what the browser worker sends to the JS API (``queryTable``), which
+        untags the values itself.  Raises like :meth:`query`, and
+        :class:`DatabaseError` ``DATABASE_CORRUPT`` for a corrupt stored row.
+        """
+        q = Query.parse(check_table_name(table), dict(spec or {}))
+        rows, cursor = self.backend.query_records(q)
+        texts = [r[1] if r[0] == CODEC_JSON and type(r[1]) is str else record_text(r) for _, r in rows]
+        return _dumps([k for k, _ in rows]), "[" + ",".join(texts) + "]", cursor
 
     def explain(self, table: str, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """How a query would run: ``{"plan": "index" | "full_scan", "index": name | None, ...}``."""

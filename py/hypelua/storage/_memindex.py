@@ -35,10 +35,10 @@ Documents are stored by reference: callers must not mutate a document after
 from __future__ import annotations
 
 import sys
-from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import chain, islice
 from operator import itemgetter
 from typing import Any
 
@@ -47,6 +47,7 @@ from sortedcontainers import SortedList
 from .._errors import UniqueViolation
 from ._query import (
     RANK_BOOL,
+    RANK_NUMBER,
     RANK_STRING,
     Condition,
     Query,
@@ -227,6 +228,98 @@ def _lookup(doc: Any, path: tuple[str, ...], seen: dict[int, bool]) -> Any:
     return cur
 
 
+def bulk_add(sl: SortedList, values: Iterable[Any]) -> None:
+    """Add many values to ``sl`` at once; the same list as ``sl.add`` of each, cheaper.
+
+    ``SortedList.add`` costs a Python-level bisect and insert per value; here the
+    sorted values are grouped by the sublist they fall into, and each group goes
+    in with C ``bisect.insort`` per value when it is small next to its sublist,
+    else with one ``list.extend`` + ``list.sort`` (a C merge of two sorted runs,
+    whose run detection costs one comparison per value already there).
+    Relies on sortedcontainers' documented layout (``_lists``, ``_maxes``,
+    ``_index``, ``_load``, ``_len``: the same internals ``SortedList._expand`` uses).
+    """
+    new = sorted(values)
+    if not new:
+        return
+    lists, maxes = sl._lists, sl._maxes
+    if not maxes or len(new) * 4 >= sl._len:
+        sl.update(new)  # large relative to the list: sortedcontainers re-sorts everything
+        return
+    touched = []
+    i, n, last = 0, len(new), len(maxes) - 1
+    while i < n:
+        pos = bisect_right(maxes, new[i])  # where SortedList.add would put new[i]
+        if pos >= last:
+            pos, j = last, n
+        else:
+            j = bisect_left(new, maxes[pos], i)
+        lst = lists[pos]
+        if (j - i) * 64 < len(lst):  # a few values: C bisect + insert each
+            for k in range(i, j):
+                insort(lst, new[k])
+        else:  # many: one C merge of the two sorted runs
+            lst.extend(new[i:j])
+            lst.sort()
+        maxes[pos] = lst[-1]
+        touched.append(pos)
+        i = j
+    sl._len += n
+    load = sl._load
+    for pos in reversed(touched):  # split overfull sublists, last first: earlier positions stay valid
+        lst = lists[pos]
+        size = len(lst)
+        if size > load << 1:
+            count = size // load  # chunks of load..2*load values, like SortedList keeps them
+            chunks = [lst[size * c // count:size * (c + 1) // count] for c in range(count)]
+            lists[pos:pos + 1] = chunks
+            maxes[pos:pos + 1] = [c[-1] for c in chunks]
+    del sl._index[:]  # the positional index is rebuilt on demand
+
+
+def _addressable(doc: dict[Any, Any]) -> bool:
+    """Whether a map's fields can be addressed by path (every key a string not starting with "$")."""
+    return all(type(k) is str and not k.startswith("$") for k in doc)
+
+
+def _extractor(paths: tuple[tuple[str, ...], ...]) -> Callable[[Key, Any, bool], tuple[Any, ...]]:
+    """A function ``(key, doc, plain) -> entry`` equal to :meth:`_Index.entry`.
+
+    ``plain`` promises that every map inside ``doc`` is addressable, which skips
+    the check.  Single-field, single-segment indices (the usual ``"age"``) get a
+    specialised function.
+    """
+    if len(paths) == 1 and len(paths[0]) == 1:
+        name = paths[0][0]
+
+        def single(key: Key, doc: Any, plain: bool) -> tuple[Any, ...]:
+            if type(doc) is not dict or not (plain or _addressable(doc)):
+                return (0, 0, (0, key) if type(key) is int else (1, key))
+            v = doc.get(name)
+            t = type(v)
+            if t is int or (t is float and v - v == 0):  # finite float: number rank
+                r = RANK_NUMBER
+            elif t is str:
+                r = RANK_STRING
+            elif t is bool:
+                r, v = RANK_BOOL, int(v)
+            else:
+                r, v = 0, 0
+            return (r, v, (0, key) if type(key) is int else (1, key))
+
+        return single
+
+    def general(key: Key, doc: Any, plain: bool) -> tuple[Any, ...]:
+        seen: dict[int, bool] = {}
+        out: list[Any] = []
+        for p in paths:
+            out.extend(sort_pair(_lookup(doc, p, seen)))
+        out.append(key_order(key))
+        return tuple(out)
+
+    return general
+
+
 @dataclass
 class _Index:
     name: str | None  # None: the hidden primary (key order) list
@@ -391,6 +484,65 @@ class TableIndexes:
             self._primary.by_key[key] = ko
         self._docs[key] = doc
         return old
+
+    def put_many(self, items: Sequence[tuple[Key, Any]], plain: Sequence[bool] | None = None) -> list[Any]:
+        """Insert or replace many rows, in order: the same result as :meth:`put` of each.
+
+        For tables without a unique index (:attr:`has_unique` false; use
+        :meth:`put` row by row otherwise, so a violation stops at its row).  The
+        index entries of the whole batch are merged into each B-tree at once.
+
+        Args:
+            items: ``(key, doc)`` pairs (keys ``int``/``str``, docs not None).
+            plain: per item, True promises that every map inside the doc has only
+                string keys not starting with ``"$"`` (e.g. its stored JSON text has
+                no ``"$``), which skips that check.
+        Returns:
+            the previous document of each item (None where the key was new), for
+            :meth:`restore`, newest first.
+        Raises:
+            ValueError: the table has a unique index.  TypeError: a None doc or a bad key.
+        """
+        if self.has_unique:
+            raise ValueError("put_many needs a table without unique indices: use put() row by row")
+        docs = self._docs
+        indexes = list(self._indexes.values())
+        work = [(ix, _extractor(ix.paths), ix.by_key, ix.entries, {}) for ix in indexes]
+        new_keys: dict[Key, tuple[Any, ...]] = {}
+        olds: list[Any] = []
+        for i, (key, doc) in enumerate(items):
+            if doc is None:
+                raise TypeError("a document cannot be None (delete the key instead)")
+            tk = type(key)
+            if tk is not int and tk is not str:
+                raise TypeError(f"keys must be int or str, not {tk.__name__}")
+            pl = plain[i] if plain is not None else False
+            for _ix, extract, by_key, entries, pending in work:
+                e = extract(key, doc, pl)
+                if key not in pending:
+                    prev = by_key.get(key)
+                    if prev is not None:
+                        if prev == e:
+                            continue
+                        entries.remove(prev)
+                pending[key] = e
+                by_key[key] = e
+            old = docs.get(key)
+            if old is None:
+                new_keys[key] = ((0, key) if tk is int else (1, key),)
+            docs[key] = doc
+            olds.append(old)
+        for _ix, _extract, _by_key, entries, pending in work:
+            bulk_add(entries, pending.values())
+        primary = self._primary
+        primary.by_key.update(new_keys)
+        bulk_add(primary.entries, new_keys.values())
+        return olds
+
+    @property
+    def has_unique(self) -> bool:
+        """Whether some index of the table is unique."""
+        return any(ix.unique for ix in self._indexes.values())
 
     def pop(self, key: Key) -> Any | None:
         """Remove the row ``key``; returns its document (None if absent)."""
@@ -650,10 +802,23 @@ class TableIndexes:
         sl = plan.index.entries
         docs = self._docs
         residual = plan.residual
+        if plan.order_from_index and not residual:
+            # the index order is the result order: take the page straight from the slices
+            desc = query.descending
+            skip, limit = query.offset, query.limit
+            slices = reversed(plan.slices) if desc else plan.slices
+            entries = chain.from_iterable(sl.islice(lo, hi, reverse=desc) for lo, hi in slices)
+            taken = list(islice(entries, skip, None if limit is None else skip + limit + 1))
+            more = limit is not None and len(taken) > limit
+            if more:
+                del taken[limit:]
+            page = [(k, docs[k]) for k in [e[-1][1] for e in taken]]
+            cursor = encode_cursor(query.sort_position(*page[-1])) if (more and page) else None
+            return page, cursor
         if plan.order_from_index:
             desc = query.descending
             skip, limit = query.offset, query.limit
-            page: list[tuple[Key, Any]] = []
+            page = []
             more = False
             for lo, hi in (reversed(plan.slices) if desc else plan.slices):
                 for e in sl.islice(lo, hi, reverse=desc):

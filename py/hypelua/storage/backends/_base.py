@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..._errors import HypeError
-from .._codec import Key, Record
+from .._codec import Key, Record, encode_record
 from .._query import Query
 
 
@@ -104,6 +104,16 @@ class StorageBackend(abc.ABC):
 
         Must give exactly :func:`hypelua.storage._query.reference_execute`'s result.
         """
+
+    def query_records(self, query: Query) -> tuple[list[tuple[Key, Record]], str | None]:
+        """Like :meth:`query`, with each row's stored record ``(codec, data)`` instead of its value.
+
+        Every record returned decodes (a corrupt row raises :class:`DatabaseError`
+        instead).  The default re-encodes the decoded values; back-ends that keep
+        verified records at hand return them as stored.
+        """
+        rows, cursor = self.query(query)
+        return [(key, encode_record(value, threshold=None)) for key, value in rows], cursor
 
     @abc.abstractmethod
     def explain(self, query: Query) -> dict[str, Any]:

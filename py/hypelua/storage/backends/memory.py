@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..._errors import DatabaseError
-from .._codec import Key, Record, decode_record
+from .._codec import CODEC_JSON, Key, Record, decode_record
 from .._memindex import TableIndexes
 from .._query import Query
 from ._base import StorageBackend, sort_key
@@ -84,6 +84,29 @@ class MemoryBackend(StorageBackend):
         rows = self._tables[table]
         self._undo.append(("row", table, key, rows.get(key, _MISSING), previous_doc))
         rows[key] = record
+
+    def put_many(self, table: str, items: list[tuple[Key, Record, Any]]) -> None:
+        """Like :meth:`put` of each row; the indices take the whole group at once
+        (row by row when the table has a unique index, so a violation names its row)."""
+        self.create_table(table)
+        docs = self._docs[table]
+        if docs.has_unique or len(items) < 8:
+            super().put_many(table, items)
+            return
+        pairs = []
+        plain = []
+        for key, record, value in items:
+            codec, data = record
+            pairs.append((key, decode_record(record) if value is None else value))
+            # our encoder writes every map that is not addressable as {"$map": ...}:
+            # without '"$' in the text, every map inside is a plain JSON object
+            plain.append(codec == CODEC_JSON and type(data) is str and '"$' not in data)
+        previous = docs.put_many(pairs, plain)
+        rows = self._tables[table]
+        undo = self._undo
+        for (key, record, _), old_doc in zip(items, previous, strict=True):
+            undo.append(("row", table, key, rows.get(key, _MISSING), old_doc))
+            rows[key] = record
 
     def delete(self, table: str, key: Key) -> bool:
         self._check()
@@ -155,6 +178,17 @@ class MemoryBackend(StorageBackend):
         rows = self._tables[query.table]
         # fresh values from the records: callers may mutate what they get
         return [(key, decode_record(rows[key])) for key, _ in page], cursor
+
+    def query_records(self, query: Query) -> tuple[list[tuple[Key, Record]], str | None]:
+        """Rows as their stored records (no decoding): every row that is in the
+        indices was decoded once when it was written or loaded."""
+        self._check()
+        docs = self._docs.get(query.table)
+        if docs is None:
+            return [], None
+        page, cursor = docs.execute(query)
+        rows = self._tables[query.table]
+        return [(key, rows[key]) for key, _ in page], cursor
 
     def explain(self, query: Query) -> dict[str, Any]:
         self._check()
