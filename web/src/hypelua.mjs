@@ -107,6 +107,86 @@ export function toWire(value, path = "value", depth = 0, seen = new Set(), tags 
   }
 }
 
+/**
+ * Values in the stored tagged JSON of the storage engine (what `queryTable` rows
+ * carry, see `hypelua.storage._codec`) -> JS values: `{$bytes}` -> Uint8Array,
+ * `{$float}` -> number, `{$map: [[k, v], ...]}` -> object with `String(k)` keys,
+ * `{$function: {...}}` -> `{$function: source | cfunction | "<bytecode>"}`.
+ * Other objects are copied (their keys never start with "$" in stored JSON).
+ */
+export function fromStored(value) {
+  if (value === null || typeof value !== "object") return value;
+  if (Array.isArray(value)) {  // JSON.parse made it: ours to untag in place
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      if (v !== null && typeof v === "object") value[i] = fromStored(v);
+    }
+    return value;
+  }
+  let n = 0, first;
+  for (const k in value) {
+    if (n++ === 0) first = k;
+    else break;
+  }
+  if (n === 1 && first.charCodeAt(0) === 36 /* $ */) {
+    const inner = value[first];
+    if (first === "$bytes" && typeof inner === "string") return base64ToBytes(inner);
+    if (first === "$float") return inner === "nan" ? NaN : inner === "inf" ? Infinity : -Infinity;
+    if (first === "$map" && Array.isArray(inner)) {
+      const out = {};
+      for (const pair of inner) {
+        if (Array.isArray(pair) && pair.length === 2) out[String(fromStored(pair[0]))] = fromStored(pair[1]);
+      }
+      return out;
+    }
+    if (first === "$function" && inner && typeof inner === "object") {
+      return { $function: inner.source ?? inner.cfunction ?? "<bytecode>" };
+    }
+  }
+  // JSON.parse made this object too: untag its fields in place
+  for (const k in value) {
+    const v = value[k];
+    if (v !== null && typeof v === "object") value[k] = fromStored(v);
+  }
+  return value;
+}
+
+/**
+ * Whether `JSON.stringify(value)` already is `toWire(value)` (no tag needed,
+ * nothing to refuse): finite numbers, strings, booleans, null, arrays and plain
+ * objects of those, at most MAX_DEPTH deep. No copy is made; anything else
+ * (bytes, NaN, BigInt, undefined in an array, class instances, cycles, ...)
+ * answers false and goes through `toWire`.
+ */
+export function isPlainJson(value, depth = 0) {
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return true;
+    case "number":
+      return Number.isFinite(value);
+    case "object":
+      break;
+    default:
+      return false;
+  }
+  if (value === null) return true;
+  if (depth >= MAX_DEPTH) return false;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      if (!isPlainJson(value[i], depth + 1)) return false;
+    }
+    return true;
+  }
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  for (const k in value) {
+    const v = value[k];
+    if (v !== undefined && !isPlainJson(v, depth + 1)) return false;
+  }
+  return true;
+}
+
 /** The inverse of `toWire` on values coming back: {"$bytes"} -> Uint8Array, {"$float"} -> number. */
 export function fromWire(value) {
   if (Array.isArray(value)) return value.map(fromWire);
@@ -261,7 +341,16 @@ export class Hype {
         if (!p) return;
         this._pending.delete(msg.id);
         clearTimeout(p.timer);
-        const reply = msg.reply ?? {};
+        let reply = msg.reply ?? {};
+        if (typeof msg.raw === "string") {
+          try {
+            reply = JSON.parse(msg.raw);
+          } catch (e) {
+            reply = { ok: false, output: "", error: { code: "INTERNAL_ERROR",
+              message: `the worker sent malformed JSON: ${e.message}`, details: {},
+              suggestion: "This is a bug in hypelua's worker host; please report it." } };
+          }
+        }
         emitLines(this._stdout, reply.output);
         for (const w of reply.warnings ?? []) emitLines(this._stderr, typeof w === "string" ? w : JSON.stringify(w));
         if (reply.ok) p.resolve(reply.value);
@@ -304,7 +393,9 @@ export class Hype {
       }
       this._pending.set(id, entry);
       try {
-        this._worker.postMessage({ type: "call", id, op, args });
+        // args: an object, or its JSON text already made (the worker passes text on as is)
+        this._worker.postMessage(typeof args === "string" ? { type: "call", id, op, json: args }
+          : { type: "call", id, op, args });
       } catch (e) {
         this._pending.delete(id);
         reject(new HypeError("INVALID_ARGUMENT", `cannot send ${op} arguments to the worker: ${e.message}`, {}, "Pass plain data only."));
@@ -471,7 +562,9 @@ export class Hype {
    */
   async queryTable(table, query = {}) {
     const r = await this._call("queryTable", { table: String(table), query: toWire(query ?? {}, "query") });
-    const rows = r.rows.map((row) => ({ key: row.key, value: fromWire(row.value) }));
+    const { keys, values } = r;
+    const rows = new Array(keys.length);
+    for (let i = 0; i < keys.length; i++) rows[i] = { key: keys[i], value: fromStored(values[i]) };
     rows.cursor = r.cursor ?? null;
     return rows;
   }
@@ -503,9 +596,13 @@ export class Hype {
         }
         const w = { type: op.type, table: op.table, key: op.key };
         if (op.value !== undefined) {
-          const tags = { found: false };
-          w.value = toWire(op.value, `ops[${i}].value`, 0, new Set(), tags);
-          if (tags.found) w.tagged = true;
+          if (isPlainJson(op.value)) {
+            w.value = op.value;  // serialised as is below: no copy
+          } else {
+            const tags = { found: false };
+            w.value = toWire(op.value, `ops[${i}].value`, 0, new Set(), tags);
+            if (tags.found) w.tagged = true;
+          }
         }
         if (typeof w.key === "bigint") w.key = toWire(w.key, `ops[${i}].key`);
         wire[i] = w;
@@ -518,7 +615,15 @@ export class Hype {
       }
     }
     const onProgress = options?.onProgress;
-    return this._call("batchTableOperations", { ops: wire, progress: typeof onProgress === "function" },
+    let json;
+    try {
+      // one JSON text for the worker: posting a string is cheaper than cloning 1000 objects
+      json = JSON.stringify({ ops: wire, progress: typeof onProgress === "function" });
+    } catch (e) {
+      return Promise.reject(new HypeError("INVALID_ARGUMENT", `cannot serialise the batch: ${e.message}`, {},
+        "Pass plain data only."));
+    }
+    return this._call("batchTableOperations", json,
       typeof onProgress === "function" ? onProgress : undefined).then((results) => results.map(fromWire));
   }
 

@@ -124,14 +124,14 @@ async function boot({ baseUrl, database, registry }) {
   return { pyodide, manifest };
 }
 
-async function dispatch(op, args, id) {
+async function dispatch(op, args, id, argsJson) {
   let raw;
   // progress events ({done, total}) of long operations, posted while the operation runs
   const progress = (done, total) => {
     self.postMessage({ type: "progress", id, done: Number(done), total: Number(total) });
   };
   try {
-    const json = JSON.stringify(args ?? {});
+    const json = typeof argsJson === "string" ? argsJson : JSON.stringify(args ?? {});
     // read-only ops are answered synchronously (no Python event-loop round trip)
     raw = host.dispatch_sync(op, json);
     if (raw === undefined || raw === null) raw = await host.dispatch(op, json, progress);
@@ -143,11 +143,10 @@ async function dispatch(op, args, id) {
     raw.destroy?.();
     return v;
   }
-  try {
-    return JSON.parse(raw);
-  } catch (e) {
-    return { ok: false, error: errorObject("INTERNAL_ERROR", e, "The worker host returned malformed JSON."), output: "" };
-  }
+  // the JSON text goes to the page as is (a string is cheaper to post than the
+  // object graph it describes); the page parses it
+  return typeof raw === "string" ? raw : { ok: false, error: errorObject("INTERNAL_ERROR",
+    new Error(`reply of type ${typeof raw}`), "This is a bug in hypelua's worker host; please report it."), output: "" };
 }
 
 self.addEventListener("message", (ev) => {
@@ -181,11 +180,12 @@ self.addEventListener("message", (ev) => {
       let reply;
       try {
         await booting;
-        reply = await dispatch(msg.op, msg.args, msg.id);
+        reply = await dispatch(msg.op, msg.args, msg.id, msg.json);
       } catch (e) {
         reply = { ok: false, error: errorObject("WORKER_ERROR", e), output: "" };
       }
-      self.postMessage({ type: "reply", id: msg.id, reply });
+      self.postMessage(typeof reply === "string" ? { type: "reply", id: msg.id, raw: reply }
+        : { type: "reply", id: msg.id, reply });
     });
   }
 });
