@@ -118,6 +118,26 @@ def test_dispatch_sync_answers_read_only_ops_only(host: WorkerHost) -> None:
     assert host.dispatch_sync("run", json.dumps({"code": "return 1"})) is None
 
 
+def test_repeated_query_requests_see_new_writes(host: WorkerHost) -> None:
+    """A request text seen before runs as a prepared query; it still sees every write."""
+    _call(host, "createIndex", {"table": "P", "fields": "n"})
+    _call(host, "batchTableOperations", {"ops": [{"type": "set", "table": "P", "key": i, "value": {"n": i}}
+                                                 for i in range(10)]})
+    request = json.dumps({"table": "P", "query": {"field": "n", "operator": ">=", "value": 7}})
+
+    def keys() -> list[Any]:
+        return json.loads(host.dispatch_sync("queryTable", request) or "{}")["value"]["keys"]
+
+    assert keys() == [7, 8, 9] == keys()
+    _call(host, "batchTableOperations", {"ops": [{"type": "set", "table": "P", "key": 100, "value": {"n": 7.5}},
+                                                 {"type": "delete", "table": "P", "key": 8}]})
+    assert keys() == [7, 100, 9]
+    other = json.dumps({"table": "P", "query": {"field": "n", "operator": "<", "value": 2}})
+    assert json.loads(host.dispatch_sync("queryTable", other) or "{}")["value"]["keys"] == [0, 1]
+    assert _call(host, "queryTable", {"table": "P", "query": {"field": "n", "operator": ">=", "value": 7}}
+                 )["value"]["keys"] == [7, 100, 9]
+
+
 def test_tagged_values_and_migrate(host: WorkerHost) -> None:
     ops = [{"type": "set", "table": "B", "key": "b", "tagged": True,
             "value": {"raw": {"$bytes": "AAH/"}, "inf": {"$float": "inf"}}},

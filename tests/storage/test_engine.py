@@ -387,6 +387,22 @@ def test_query_json_splices_stored_records(db: Database) -> None:
     assert err.value.code == "BAD_OPERATOR"
 
 
+def test_prepared_queries_follow_writes(db: Database) -> None:
+    _users(db, 38)
+    db.create_index("users", "age")
+    q = db.prepare("users", {"field": "age", "operator": ">=", "value": 35, "limit": 3})
+    first = db.query("users", q)
+    assert [v["age"] for _, v in first] == [35, 36, 37] and db.query("users", q) == first
+    db.batch([{"type": "set", "table": "users", "key": "new", "value": {"age": 35}},
+              {"type": "delete", "table": "users", "key": "u035"}])
+    assert [k for k, _ in db.query("users", q)] == ["new", "u036", "u037"]  # the plan did not go stale
+    assert json.loads(db.query_json("users", q)[0]) == ["new", "u036", "u037"]
+    assert db.explain("users", q)["index"] == "age"
+    with pytest.raises(StorageError) as err:
+        db.query("other", q)
+    assert err.value.code == "BAD_QUERY"
+
+
 # ---------------------------------------------------------- export / import
 def test_export_import_between_backends(tmp_path: Path) -> None:
     from hypelua import Runtime

@@ -342,6 +342,47 @@ def test_put_many_equals_puts_one_by_one(docs: list[Any], indexes: list[Any], ba
     assert state(bulk) == start
 
 
+@SETTINGS
+@given(
+    docs=s_rows(20),
+    indexes=st.lists(st.tuples(st.lists(s_path, min_size=1, max_size=2, unique=True), st.just(False)), max_size=2),
+    steps=st.lists(st.one_of(
+        st.tuples(st.just("many"), s_rows(12)),
+        st.tuples(st.just("put"), s_key, s_doc),
+        st.tuples(st.just("pop"), s_key),
+        st.tuples(st.just("query"), s_query()),
+    ), max_size=12),
+)
+def test_pending_batches_interleaved_with_other_operations(docs: list[Any], indexes: list[Any],
+                                                           steps: list[Any]) -> None:
+    """Deferred batch entries are merged before any read or single-row write: a table fed by
+    put_many/put/pop answers like one fed row by row, at every step, and undoes to its start."""
+    bulk, one = build(docs, indexes, True), build(docs, indexes, True)
+    start = state(bulk)
+    journal: list[tuple[Any, Any]] = []
+    for step in steps:
+        if step[0] == "many":
+            prev = bulk.put_many(step[1], [_all_plain(d) for _, d in step[1]])
+            journal.extend(zip([k for k, _ in step[1]], prev, strict=True))
+            for k, d in step[1]:
+                one.put(k, d)
+        elif step[0] == "put":
+            journal.append((step[1], bulk.put(step[1], step[2])))
+            one.put(step[1], step[2])
+        elif step[0] == "pop":
+            journal.append((step[1], bulk.pop(step[1])))
+            one.pop(step[1])
+        else:
+            got, want = run_both(bulk, step[1]), one.execute(step[1])
+            assert [k for k, _ in got[0]] == [k for k, _ in want[0]] and got[1] == want[1]
+    check_invariants(bulk)
+    assert repr(state(bulk)[1:]) == repr(state(one)[1:])
+    for k, prev in reversed(journal):
+        bulk.restore(k, prev)
+    check_invariants(bulk)
+    assert state(bulk) == start
+
+
 def test_put_many_plain_skips_the_map_check_only() -> None:
     t = TableIndexes()
     t.create_index("a", ("a",))

@@ -9,7 +9,7 @@
 //            {v: 1, n, t: tables[], k: keys[], c: codecs[], d: datas[], mk: metaKeys[], mv: metaValues[]}
 //            (column arrays; codec -1 means "delete (t[i], k[i])")
 //
-// A commit costs one IndexedDB record: `commitColumns(...)` / `commit(ops)` put
+// A commit costs one IndexedDB record: `commitColumns(...)` / `commitJson(text)` / `commit(ops)` put
 // the whole commit into `journal` in ONE readwrite transaction and resolve only
 // on `complete`, so a commit is all or nothing, also across a crash or a reload.
 // Reading (`loadAll`, `loadColumns`, `loadMeta`, `getMeta`) replays the journal,
@@ -360,6 +360,25 @@ export function createIdbBridge(factory = globalThis.indexedDB, options = {}) {
       journalOps += entry.n;
       scheduleCompaction();
       return entry.n;
+    },
+
+    /**
+     * `commitColumns` with the six columns as ONE JSON text
+     * `[tables, keys, codecs, datas, metaKeys, metaValues]` (string datas only):
+     * one string crosses from Python instead of four converted lists.
+     * Rejects with IdbError("DataError") for malformed JSON or columns.
+     */
+    async commitJson(text) {
+      let cols;
+      try {
+        cols = JSON.parse(String(text));
+      } catch (e) {
+        throw new IdbError("DataError", `malformed journal JSON: ${e.message}`);
+      }
+      if (!Array.isArray(cols) || cols.length !== 6) {
+        throw new IdbError("DataError", "journal JSON must be [tables, keys, codecs, datas, metaKeys, metaValues]");
+      }
+      return bridge.commitColumns(...cols);
     },
 
     /**

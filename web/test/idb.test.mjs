@@ -163,6 +163,9 @@ test("a failed commit writes no journal record", async () => {
   await assert.rejects(idb.commitColumns(["t"], ["a"], [0], [() => 1]), (e) => e.domName === "DataCloneError");
   await assert.rejects(idb.commitColumns(["t"], ["a", "b"], [0], ["1"]), /different lengths/);
   await assert.rejects(idb.commitColumns(["t"], ["a"], [1.5], ["1"]), /bad codec/);
+  await assert.rejects(idb.commitJson("[1, 2"), /malformed journal JSON/);
+  await assert.rejects(idb.commitJson('{"t": []}'), /must be \[tables/);
+  await assert.rejects(idb.commitJson('[["t"], ["a", "b"], [0], ["1"], [], []]'), /different lengths/);
   const raw = await openRaw(factory, "hypelua:j3");
   assert.equal(await countStore(raw, "journal"), 0);
   raw.close();
@@ -194,4 +197,17 @@ test("upgrade from version 1 keeps rows and meta and adds the journal", async ()
   assert.equal(raw.version, 2);
   assert.ok(raw.objectStoreNames.contains("journal"));
   raw.close();
+});
+
+test("commitJson is commitColumns with the columns as one JSON text", async () => {
+  const idb = createIdbBridge(new IDBFactory(), { compactDelayMs: null });
+  await idb.open("cj");
+  const text = JSON.stringify([["T", "T", "U"], ["a", 7, "x"], [0, 0, 0], ['{"v":1}', '"seven"', "[]"],
+    ["indexes:T"], ['[{"name":"v"}]']]);
+  assert.equal(await idb.commitJson(text), 4);
+  assert.equal(await idb.commitJson(JSON.stringify([["T"], [7], [-1], [null], [], []])), 1);
+  const rows = await idb.loadAll();
+  assert.deepEqual(rows.map((r) => [r.table, r.key, r.data]).sort(),
+    [["T", "a", '{"v":1}'], ["U", "x", "[]"]]);
+  assert.equal(await idb.getMeta("indexes:T"), '[{"name":"v"}]');
 });

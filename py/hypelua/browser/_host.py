@@ -67,6 +67,7 @@ from .._runtime import Runtime, to_lua_tagged
 from ..lua import LuaFunction, LuaHandle
 from ..storage import Database, PersistedFunction
 from ..storage._codec import tag_scalar
+from ..storage._query import Query
 from ._install import HttpGet
 from ._project import ProjectFS
 
@@ -194,6 +195,10 @@ class WorkerHost:
         self._progress: Callable[[int, int], Any] | None = None
         #: tables already defined as Lua globals by batches
         self._globals: set[str] = set()
+        #: JSON text of the request being handled (the key of prepared queries), else None
+        self._request: str | None = None
+        #: request text -> prepared query (queryTable)
+        self._prepared: dict[str, Query] = {}
 
     @classmethod
     async def create(cls, database: str = "hypelua", idb: Any = None, *, backend: str | None = None,
@@ -295,13 +300,16 @@ class WorkerHost:
         db = self.runtime.database
         try:
             handler, args = self._parse(op, args_json)
+            self._request = args_json
             try:
                 value = handler(**args)
+                self._request = None
                 if inspect.isawaitable(value):
                     value = await value
             except TypeError as exc:
                 raise self._bad_arguments(op, exc) from exc
             finally:
+                self._request = None
                 await db.flush()
                 if op in FILE_OPS and self.project is not None:
                     await self.project.persist()
@@ -320,12 +328,15 @@ class WorkerHost:
         if op not in READ_ONLY_OPS:
             return None
         self._output.clear()
+        self._request = args_json
         try:
             handler, args = self._parse(op, args_json)
             try:
                 value = handler(**args)
             except TypeError as exc:
                 raise self._bad_arguments(op, exc) from exc
+            finally:
+                self._request = None
             reply: dict[str, Any] = {"ok": True, "value": value if type(value) is RawJSON else to_jsonable(value)}
         except Exception as exc:
             reply = self._error_reply(exc)
@@ -537,8 +548,18 @@ class WorkerHost:
         return query
 
     def _query_table(self, table: str, query: dict[str, Any] | None = None) -> RawJSON:
-        # the stored records' JSON text goes out as is: the JS API untags the values
-        keys, values, cursor = self._db.query_json(table, self._spec(query))
+        # a request seen before runs as a prepared query (no parsing, the plan reused
+        # while the table is unchanged); the stored records' JSON text goes out as is:
+        # the JS API untags the values
+        request = self._request
+        prepared = self._prepared.get(request) if request is not None else None
+        if prepared is None:
+            prepared = self._db.prepare(table, self._spec(query))
+            if request is not None:
+                if len(self._prepared) >= 256:
+                    self._prepared.clear()
+                self._prepared[request] = prepared
+        keys, values, cursor = self._db.query_json(table, prepared)
         return RawJSON(f'{{"keys":{keys},"values":{values},"cursor":{json.dumps(cursor)}}}')
 
     def _explain(self, table: str, query: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -495,18 +495,34 @@ class Database:
         """``[{"name", "fields", "unique", ...}]`` of a table's indices."""
         return self.backend.indexes(check_table_name(table))
 
-    def query(self, table: str, spec: Mapping[str, Any] | None = None) -> QueryResult:
+    def prepare(self, table: str, spec: Mapping[str, Any] | None = None) -> Query:
+        """Parse and check a query once (a prepared query): pass the result as ``spec``
+        to :meth:`query`, :meth:`query_json` or :meth:`explain` of the same table to run
+        it again without parsing; the in-memory executor also reuses its plan while the
+        table is unchanged.  Raises like :meth:`query`.
+        """
+        return Query.parse(check_table_name(table), dict(spec or {}))
+
+    @staticmethod
+    def _query_of(table: str, spec: Mapping[str, Any] | Query | None) -> Query:
+        if isinstance(spec, Query):
+            if spec.table != table:
+                raise QueryError(f"this prepared query is for table {spec.table!r}, not {table!r}", code="BAD_QUERY")
+            return spec
+        return Query.parse(check_table_name(table), dict(spec or {}))
+
+    def query(self, table: str, spec: Mapping[str, Any] | Query | None = None) -> QueryResult:
         """Run a query (see :meth:`hypelua.storage._query.Query.parse` for the map's shape).
 
         Returns a :class:`QueryResult` of ``(key, value)`` with ``.cursor``.
         Raises :class:`QueryError` (``BAD_QUERY``, ``BAD_OPERATOR``, ``BAD_FIELD_PATH``,
         ``BAD_QUERY_VALUE``, ``BAD_CURSOR``).
         """
-        q = Query.parse(check_table_name(table), dict(spec or {}))
+        q = self._query_of(table, spec)
         rows, cursor = self.backend.query(q)
         return QueryResult(rows, cursor)
 
-    def query_json(self, table: str, spec: Mapping[str, Any] | None = None) -> tuple[str, str, str | None]:
+    def query_json(self, table: str, spec: Mapping[str, Any] | Query | None = None) -> tuple[str, str, str | None]:
         """Like :meth:`query`, with the rows as JSON text: ``(keys, values, cursor)``
         where ``keys`` is a JSON array of the row keys and ``values`` a JSON array of
         their values in the stored tagged JSON format of :mod:`hypelua.storage._codec`
@@ -517,15 +533,14 @@ class Database:
         untags the values itself.  Raises like :meth:`query`, and
         :class:`DatabaseError` ``DATABASE_CORRUPT`` for a corrupt stored row.
         """
-        q = Query.parse(check_table_name(table), dict(spec or {}))
+        q = self._query_of(table, spec)
         rows, cursor = self.backend.query_records(q)
         texts = [r[1] if r[0] == CODEC_JSON and type(r[1]) is str else record_text(r) for _, r in rows]
         return _dumps([k for k, _ in rows]), "[" + ",".join(texts) + "]", cursor
 
-    def explain(self, table: str, spec: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def explain(self, table: str, spec: Mapping[str, Any] | Query | None = None) -> dict[str, Any]:
         """How a query would run: ``{"plan": "index" | "full_scan", "index": name | None, ...}``."""
-        q = Query.parse(check_table_name(table), dict(spec or {}))
-        return self.backend.explain(q)
+        return self.backend.explain(self._query_of(table, spec))
 
     # ---------------------------------------------------- schema, migrations
     def schema_of(self, table: str) -> TableSchema | None:

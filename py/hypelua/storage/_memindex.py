@@ -38,8 +38,8 @@ import sys
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice
-from operator import itemgetter
+from itertools import chain, islice, repeat
+from operator import is_, itemgetter
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -277,6 +277,9 @@ def bulk_add(sl: SortedList, values: Iterable[Any]) -> None:
     del sl._index[:]  # the positional index is rebuilt on demand
 
 
+_KEY_TYPES = frozenset((int, str))
+
+
 def _addressable(doc: dict[Any, Any]) -> bool:
     """Whether a map's fields can be addressed by path (every key a string not starting with "$")."""
     return all(type(k) is str and not k.startswith("$") for k in doc)
@@ -411,12 +414,51 @@ class TableIndexes:
     plain data (anything but None).  Writes are not journalled here: :meth:`put`
     and :meth:`pop` return the previous document so a caller can undo a write
     with :meth:`restore` (``restore(key, previous)``), newest first.
+
+    Batches (:meth:`put_many`) defer index maintenance: the documents are stored
+    at once and their keys go on a pending list; the indices take the whole list
+    in one merge before anything reads or changes them (a query, a single-row
+    write, an index change), like PostgreSQL GIN's ``fastupdate`` pending list.
     """
 
     def __init__(self) -> None:
         self._docs: dict[Key, Any] = {}
         self._primary = _Index(None, (), (), False)
         self._indexes: dict[str, _Index] = {}
+        #: keys written by put_many whose index entries are not merged yet -> "plain" flag
+        self._pending: dict[Key, bool] = {}
+        #: bumped by every change of rows or indices (cached plans hold index positions)
+        self._version = 0
+        #: id(query) -> (query, version, plan): plans of prepared queries (see Database.prepare)
+        self._plans: dict[int, tuple[Query, int, _Plan]] = {}
+
+    def _merge_pending(self) -> None:
+        """Bring every index (and the key order) up to date with the pending keys."""
+        pending = self._pending
+        if not pending:
+            return
+        self._pending = {}
+        self._version += 1
+        docs = self._docs
+        for ix in self._indexes.values():
+            extract = _extractor(ix.paths)
+            by_key, entries = ix.by_key, ix.entries
+            new = []
+            for key, plain in pending.items():
+                e = extract(key, docs[key], plain)
+                prev = by_key.get(key)
+                if prev is not None:
+                    if prev == e:
+                        continue
+                    entries.remove(prev)
+                by_key[key] = e
+                new.append(e)
+            bulk_add(entries, new)
+        primary = self._primary
+        have = primary.by_key
+        fresh = {k: ((0, k) if type(k) is int else (1, k),) for k in pending if k not in have}
+        have.update(fresh)
+        bulk_add(primary.entries, fresh.values())
 
     # ------------------------------------------------------------------ rows
 
@@ -434,11 +476,13 @@ class TableIndexes:
 
     def keys(self) -> Iterator[Key]:
         """Keys in key order (integers ascending, then strings)."""
+        self._merge_pending()
         for e in self._primary.entries:
             yield e[-1][1]
 
     def items(self) -> Iterator[tuple[Key, Any]]:
         """``(key, doc)`` pairs in key order."""
+        self._merge_pending()
         docs = self._docs
         for e in self._primary.entries:
             k = e[-1][1]
@@ -460,6 +504,8 @@ class TableIndexes:
             raise TypeError("a document cannot be None (delete the key instead)")
         if type(key) is not int and type(key) is not str:
             raise TypeError(f"keys must be int or str, not {type(key).__name__}")
+        self._merge_pending()
+        self._version += 1
         seen: dict[int, bool] = {}
         new = [(ix, ix.entry(key, doc, seen)) for ix in self._indexes.values()]
         for ix, e in new:
@@ -490,53 +536,40 @@ class TableIndexes:
 
         For tables without a unique index (:attr:`has_unique` false; use
         :meth:`put` row by row otherwise, so a violation stops at its row).  The
-        index entries of the whole batch are merged into each B-tree at once.
+        documents are stored now; the index entries of the batch are merged into
+        each B-tree at once, before the next read (see the class docstring).
 
         Args:
             items: ``(key, doc)`` pairs (keys ``int``/``str``, docs not None).
             plain: per item, True promises that every map inside the doc has only
                 string keys not starting with ``"$"`` (e.g. its stored JSON text has
-                no ``"$``), which skips that check.
+                no ``"$``), which skips that check when its entries are computed.
         Returns:
             the previous document of each item (None where the key was new), for
             :meth:`restore`, newest first.
         Raises:
-            ValueError: the table has a unique index.  TypeError: a None doc or a bad key.
+            ValueError: the table has a unique index.  TypeError: a None doc or a
+            bad key (nothing was changed).
         """
         if self.has_unique:
             raise ValueError("put_many needs a table without unique indices: use put() row by row")
+        keys = [k for k, _ in items]
+        if not _KEY_TYPES.issuperset(map(type, keys)):
+            bad = next(k for k in keys if type(k) not in _KEY_TYPES)
+            raise TypeError(f"keys must be int or str, not {type(bad).__name__}")
+        if any(map(is_, [d for _, d in items], repeat(None))):
+            raise TypeError("a document cannot be None (delete the key instead)")
         docs = self._docs
-        indexes = list(self._indexes.values())
-        work = [(ix, _extractor(ix.paths), ix.by_key, ix.entries, {}) for ix in indexes]
-        new_keys: dict[Key, tuple[Any, ...]] = {}
-        olds: list[Any] = []
-        for i, (key, doc) in enumerate(items):
-            if doc is None:
-                raise TypeError("a document cannot be None (delete the key instead)")
-            tk = type(key)
-            if tk is not int and tk is not str:
-                raise TypeError(f"keys must be int or str, not {tk.__name__}")
-            pl = plain[i] if plain is not None else False
-            for _ix, extract, by_key, entries, pending in work:
-                e = extract(key, doc, pl)
-                if key not in pending:
-                    prev = by_key.get(key)
-                    if prev is not None:
-                        if prev == e:
-                            continue
-                        entries.remove(prev)
-                pending[key] = e
-                by_key[key] = e
-            old = docs.get(key)
-            if old is None:
-                new_keys[key] = ((0, key) if tk is int else (1, key),)
-            docs[key] = doc
-            olds.append(old)
-        for _ix, _extract, _by_key, entries, pending in work:
-            bulk_add(entries, pending.values())
-        primary = self._primary
-        primary.by_key.update(new_keys)
-        bulk_add(primary.entries, new_keys.values())
+        self._version += 1
+        if len(set(keys)) == len(keys):
+            olds = list(map(docs.get, keys))
+            docs.update(items)
+        else:  # a key written twice: its second previous document is its first one
+            olds = []
+            for key, doc in items:
+                olds.append(docs.get(key))
+                docs[key] = doc
+        self._pending.update(zip(keys, plain, strict=True) if plain is not None else dict.fromkeys(keys, False))
         return olds
 
     @property
@@ -548,9 +581,11 @@ class TableIndexes:
         """Remove the row ``key``; returns its document (None if absent)."""
         if type(key) is not int and type(key) is not str:
             return None
+        self._merge_pending()
         old = self._docs.pop(key, None)
         if old is None:
             return None
+        self._version += 1
         for ix in (self._primary, *self._indexes.values()):
             ix.entries.remove(ix.by_key.pop(key))
         return old
@@ -573,6 +608,8 @@ class TableIndexes:
     def clear(self) -> None:
         """Remove every row (indices stay defined, empty)."""
         self._docs.clear()
+        self._pending.clear()
+        self._version += 1
         for ix in (self._primary, *self._indexes.values()):
             ix.entries.clear()
             ix.by_key.clear()
@@ -600,6 +637,7 @@ class TableIndexes:
                              details={"name": name, "fields": [str(f) for f in fields]})
         paths = tuple(parse_field(f) for f in fields)
         unique = bool(unique)
+        self._merge_pending()
         existing = self._indexes.get(name)
         if existing is not None:
             if existing.fields == fields and existing.unique == unique:
@@ -624,9 +662,11 @@ class TableIndexes:
         ix.entries = SortedList(ordered)
         ix.by_key = by_key
         self._indexes[name] = ix
+        self._version += 1
 
     def drop_index(self, name: str) -> bool:
         """Remove index ``name``; returns whether it existed."""
+        self._version += 1
         return self._indexes.pop(name, None) is not None
 
     def index_definition(self, name: str) -> dict[str, Any] | None:
@@ -636,6 +676,7 @@ class TableIndexes:
 
     def indexes(self) -> list[dict[str, Any]]:
         """``[{"name", "fields": [...], "unique", "entries", "bytes"}]`` sorted by name (bytes approximate)."""
+        self._merge_pending()
         return [self._indexes[n].describe() for n in sorted(self._indexes)]
 
     # ------------------------------------------------------------------ planning
@@ -670,6 +711,18 @@ class TableIndexes:
         return prefixes, range_ivs, consumed, m
 
     def _plan(self, query: Query) -> _Plan:
+        """The cheapest plan; a query object run again on an unchanged table reuses its plan."""
+        self._merge_pending()
+        cached = self._plans.get(id(query))
+        if cached is not None and cached[0] is query and cached[1] == self._version:
+            return cached[2]
+        plan = self._make_plan(query)
+        if len(self._plans) >= 64:
+            self._plans.clear()
+        self._plans[id(query)] = (query, self._version, plan)
+        return plan
+
+    def _make_plan(self, query: Query) -> _Plan:
         fivs = field_intervals(query.where)
         order_path: tuple[str, ...] | None = query.order_path or None
         key_point: Pair | None = (0, 0)

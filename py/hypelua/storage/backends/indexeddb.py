@@ -14,6 +14,8 @@ here (all async):
   ``indexes:<table>``, ``schema:<table>``, ...)
 * ``commitColumns(tables, keys, codecs, datas, metaKeys, metaValues)``
   (codec ``-1`` = delete; resolves on ``complete``, rejects on error/abort)
+* ``commitJson(text)``: the same six columns as one JSON array text (used when
+  every data is a string: one string crosses the FFI instead of four lists)
 * ``compact()`` -> ``{entries, ops}``
 
 Only this module touches Pyodide's FFI, so it is imported only in the browser
@@ -26,13 +28,23 @@ import contextlib
 from typing import Any
 
 from ..._errors import DatabaseError, HypeError
-from .._codec import Key, Record, decode_record
+from .._codec import Key, Record, _dumps, decode_record
 from .memory import MemoryBackend
 
 #: codec value the bridge reads as "delete"
 DELETE = -1
 
-_Pending = dict[tuple[str, Key], Record | None]
+#: per table: key -> record, or None for a delete
+_Pending = dict[str, dict[Key, Record | None]]
+
+
+def _merge(into: _Pending, newer: _Pending) -> None:
+    """Fold ``newer`` writes into ``into`` (newer wins per key)."""
+    for table, writes in newer.items():
+        if table in into:
+            into[table].update(writes)
+        else:
+            into[table] = writes
 
 
 def _js_error(exc: BaseException, what: str) -> DatabaseError:
@@ -118,9 +130,15 @@ class IndexedDBBackend(MemoryBackend):
         super().set_meta(key, value)
         self._meta_dirty[key] = value
 
+    def _dirty_of(self, table: str) -> dict[Key, Record | None]:
+        dirty = self._dirty.get(table)
+        if dirty is None:
+            dirty = self._dirty[table] = {}
+        return dirty
+
     def put(self, table: str, key: Key, record: Record, value: Any = None) -> None:
         super().put(table, key, record, value)
-        self._dirty[(table, key)] = record
+        self._dirty_of(table)[key] = record
 
     def put_many(self, table: str, items: list[tuple[Key, Record, Any]]) -> None:
         try:
@@ -128,17 +146,15 @@ class IndexedDBBackend(MemoryBackend):
         except HypeError as exc:
             # rows before the failing one may be in the mirror: keep the dirty set in step
             # (the caller's transaction rolls back, which clears both)
-            for key, record, _ in items[: int(exc.details.get("position", len(items)))]:
-                self._dirty[(table, key)] = record
+            done = items[: int(exc.details.get("position", len(items)))]
+            self._dirty_of(table).update((key, record) for key, record, _ in done)
             raise
-        dirty = self._dirty
-        for key, record, _ in items:
-            dirty[(table, key)] = record
+        self._dirty_of(table).update([(key, record) for key, record, _ in items])
 
     def delete(self, table: str, key: Key) -> bool:
         existed = super().delete(table, key)
         if existed:
-            self._dirty[(table, key)] = None
+            self._dirty_of(table)[key] = None
         return existed
 
     def drop_table(self, table: str) -> None:
@@ -149,7 +165,7 @@ class IndexedDBBackend(MemoryBackend):
     def commit(self) -> None:
         super().commit()
         if self._dirty:
-            self._queued.update(self._dirty)
+            _merge(self._queued, self._dirty)
             self._dirty = {}
         if self._meta_dirty:
             self._meta_queued.update(self._meta_dirty)
@@ -163,7 +179,7 @@ class IndexedDBBackend(MemoryBackend):
     @property
     def pending(self) -> int:
         """Number of committed writes not yet written to IndexedDB."""
-        return len(self._queued) + len(self._meta_queued)
+        return sum(map(len, self._queued.values())) + len(self._meta_queued)
 
     async def flush(self) -> None:
         """Commit, then write every queued write as ONE journal record (one IndexedDB transaction).
@@ -182,21 +198,29 @@ class IndexedDBBackend(MemoryBackend):
         keys: list[Key] = []
         codecs: list[int] = []
         datas: list[str | bytes | None] = []
-        for (table, key), record in ops.items():
-            tables.append(table)
-            keys.append(key)
-            if record is None:
-                codecs.append(DELETE)
-                datas.append(None)
-            else:
-                codecs.append(record[0])
-                datas.append(record[1])
+        text_only = True
+        for table, writes in ops.items():
+            tables.extend([table] * len(writes))
+            keys.extend(writes)
+            for record in writes.values():
+                if record is None:
+                    codecs.append(DELETE)
+                    datas.append(None)
+                else:
+                    codecs.append(record[0])
+                    datas.append(record[1])
+                    if type(record[1]) is not str:
+                        text_only = False
         try:
-            await self._bridge.commitColumns(
-                to_js(tables), to_js(keys), to_js(codecs), to_js(datas), to_js(list(meta)), to_js(list(meta.values()))
-            )
+            if text_only:  # one JSON string crosses to JS: far cheaper than converting four lists
+                await self._bridge.commitJson(_dumps([tables, keys, codecs, datas, list(meta), list(meta.values())]))
+            else:  # compressed (bytes) records go as Uint8Array
+                await self._bridge.commitColumns(
+                    to_js(tables), to_js(keys), to_js(codecs), to_js(datas), to_js(list(meta)),
+                    to_js(list(meta.values()))
+                )
         except Exception as exc:
-            ops.update(self._queued)
+            _merge(ops, self._queued)
             meta.update(self._meta_queued)
             self._queued, self._meta_queued = ops, meta
             raise _js_error(exc, "commit") from exc

@@ -93,20 +93,17 @@ class MemoryBackend(StorageBackend):
         if docs.has_unique or len(items) < 8:
             super().put_many(table, items)
             return
-        pairs = []
-        plain = []
-        for key, record, value in items:
-            codec, data = record
-            pairs.append((key, decode_record(record) if value is None else value))
-            # our encoder writes every map that is not addressable as {"$map": ...}:
-            # without '"$' in the text, every map inside is a plain JSON object
-            plain.append(codec == CODEC_JSON and type(data) is str and '"$' not in data)
-        previous = docs.put_many(pairs, plain)
+        keys = [item[0] for item in items]
+        records = [item[1] for item in items]
+        # our encoder writes every map that is not addressable as {"$map": ...}:
+        # without '"$' in the text, every map inside is a plain JSON object
+        plain = [r[0] == CODEC_JSON and type(r[1]) is str and '"$' not in r[1] for r in records]
+        previous = docs.put_many([(k, decode_record(r) if v is None else v) for k, r, v in items], plain)
         rows = self._tables[table]
-        undo = self._undo
-        for (key, record, _), old_doc in zip(items, previous, strict=True):
-            undo.append(("row", table, key, rows.get(key, _MISSING), old_doc))
-            rows[key] = record
+        # one undo entry for the group; undone newest first, a key written twice
+        # ends at its state before the group
+        self._undo.append(("rows", table, keys, [rows.get(k, _MISSING) for k in keys], previous))
+        rows.update(zip(keys, records, strict=True))
 
     def delete(self, table: str, key: Key) -> bool:
         self._check()
@@ -225,6 +222,16 @@ class MemoryBackend(StorageBackend):
                     docs.drop_index(name)
                 else:
                     docs.create_index(name, tuple(definition["fields"]), bool(definition["unique"]))
+            elif kind == "rows":
+                _, table, keys, old_records, old_docs = entry
+                rows, docs = self._tables[table], self._docs[table]
+                for i in range(len(keys) - 1, -1, -1):
+                    key, old_record = keys[i], old_records[i]
+                    if old_record is _MISSING:
+                        rows.pop(key, None)
+                    else:
+                        rows[key] = old_record
+                    docs.restore(key, old_docs[i])
             else:
                 _, table, key, old_record, old_doc = entry
                 rows = self._tables[table]
