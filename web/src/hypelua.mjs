@@ -588,6 +588,7 @@ export class Hype {
         "Pass [{type: 'set', table, key, value}, ...]."));
     }
     const wire = new Array(ops.length);
+    let anyTagged = false;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       try {
@@ -601,7 +602,7 @@ export class Hype {
           } else {
             const tags = { found: false };
             w.value = toWire(op.value, `ops[${i}].value`, 0, new Set(), tags);
-            if (tags.found) w.tagged = true;
+            if (tags.found) w.tagged = anyTagged = true;
           }
         }
         if (typeof w.key === "bigint") w.key = toWire(w.key, `ops[${i}].key`);
@@ -618,7 +619,7 @@ export class Hype {
     let json;
     try {
       // one JSON text for the worker: posting a string is cheaper than cloning 1000 objects
-      json = JSON.stringify({ ops: wire, progress: typeof onProgress === "function" });
+      json = JSON.stringify({ ops: wire, progress: typeof onProgress === "function", tagged: anyTagged });
     } catch (e) {
       return Promise.reject(new HypeError("INVALID_ARGUMENT", `cannot serialise the batch: ${e.message}`, {},
         "Pass plain data only."));

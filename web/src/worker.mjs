@@ -29,6 +29,8 @@ function errorObject(code, err, suggestion = "") {
 let host = null;
 let booting = null;
 let queue = Promise.resolve();
+/** ops the host answers synchronously (`WorkerHost.dispatch_sync`), from Python at boot */
+let syncOps = new Set();
 
 const PY_BOOT_CORE = `
 import hypelua  # the pure-Python core: no side effects, snapshot-safe
@@ -120,6 +122,9 @@ async function boot({ baseUrl, database, registry }) {
   await pyodide.runPythonAsync(PY_BOOT_HOST, { globals: ns });
   host = ns.get("host");
   ns.destroy();
+  const readOnly = host.read_only_ops();
+  syncOps = new Set(readOnly.toJs());
+  readOnly.destroy();
   status("host");
   return { pyodide, manifest };
 }
@@ -132,8 +137,9 @@ async function dispatch(op, args, id, argsJson) {
   };
   try {
     const json = typeof argsJson === "string" ? argsJson : JSON.stringify(args ?? {});
-    // read-only ops are answered synchronously (no Python event-loop round trip)
-    raw = host.dispatch_sync(op, json);
+    // read-only ops are answered synchronously (no Python event-loop round trip);
+    // the others go straight to dispatch (a large request crosses into Python once)
+    if (syncOps.has(op)) raw = host.dispatch_sync(op, json);
     if (raw === undefined || raw === null) raw = await host.dispatch(op, json, progress);
   } catch (e) {
     return { ok: false, error: errorObject("INTERNAL_ERROR", e, "This is a bug in hypelua's worker host; please report it."), output: "" };

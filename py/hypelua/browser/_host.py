@@ -60,6 +60,7 @@ import json
 import os
 import traceback
 from collections.abc import Callable
+from operator import itemgetter
 from typing import Any
 
 from .._errors import HypeError, StorageError
@@ -318,6 +319,11 @@ class WorkerHost:
             reply = self._error_reply(exc)
         return self._finish(reply)
 
+    @staticmethod
+    def read_only_ops() -> list[str]:
+        """The ops :meth:`dispatch_sync` answers (the worker sends only these to it)."""
+        return sorted(READ_ONLY_OPS)
+
     def dispatch_sync(self, op: str, args_json: str) -> str | None:
         """Handle a read-only request synchronously (no event-loop round trip); None for other ops.
 
@@ -565,19 +571,26 @@ class WorkerHost:
     def _explain(self, table: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._db.explain(table, self._spec(query))
 
-    def _batch(self, ops: list[Any], progress: bool = False) -> list[Any]:
+    def _batch(self, ops: list[Any], progress: bool = False, tagged: bool | None = None) -> list[Any]:
         if not isinstance(ops, list):
             raise StorageError("a batch must be an array of operations", code="BAD_OPERATION")
-        # only values the JS API marked as tagged ({"$bytes"}, {"$float"} inside) are untagged
-        ops = [_untag_op(op) for op in ops]
+        # only values the JS API marked as tagged ({"$bytes"}, {"$float"} inside) are untagged;
+        # `tagged: false` says no op is (the JS API knows), so the ops need no scan
+        if tagged is not False:
+            ops = [_untag_op(op) for op in ops]
         callback = self._progress if progress else None
         every = max(100, len(ops) // 100)
         # the values were parsed from this request: hand them over without a copy
         results = self._db.batch(ops, on_progress=callback, progress_every=every, json_values=True)
-        for table in {op.get("table") for op in ops if isinstance(op, dict) and op.get("type") in ("set", "update")}:
-            if isinstance(table, str) and table not in self._globals:
-                self.runtime.define_global(table)
-                self._globals.add(table)
+        # the batch checked every op: each is a map with a "table"
+        new = set(map(itemgetter("table"), ops)).difference(self._globals)
+        if new:
+            for op in ops:
+                table = op["table"]
+                if table in new and op["type"] in ("set", "update"):
+                    self.runtime.define_global(table)
+                    self._globals.add(table)
+                    new.discard(table)
         return results
 
     def _define_schema(self, table: str, schema: dict[str, Any], version: int | None = None) -> int:

@@ -392,7 +392,8 @@ class Database:
                         if table != schema_table:
                             table = check_table_name(table)
                             schema_table, schema = table, self.schema_of(table)
-                        key = normalize_key(key)
+                        if type(key) is not str or not 0 < len(key) <= 256:  # else surely valid
+                            key = normalize_key(key)
                         record: Record | None = None
                         if json_values and schema is None:
                             try:

@@ -38,7 +38,7 @@ import sys
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, islice, repeat
+from itertools import islice, repeat
 from operator import is_, itemgetter
 from typing import Any
 
@@ -856,12 +856,25 @@ class TableIndexes:
         docs = self._docs
         residual = plan.residual
         if plan.order_from_index and not residual:
-            # the index order is the result order: take the page straight from the slices
+            # the index order is the result order: the page is a few list slices of the B-tree
             desc = query.descending
             skip, limit = query.offset, query.limit
-            slices = reversed(plan.slices) if desc else plan.slices
-            entries = chain.from_iterable(sl.islice(lo, hi, reverse=desc) for lo, hi in slices)
-            taken = list(islice(entries, skip, None if limit is None else skip + limit + 1))
+            want = None if limit is None else limit + 1  # one more tells whether there is a next page
+            taken: list[tuple[Any, ...]] = []
+            for lo, hi in (reversed(plan.slices) if desc else plan.slices):
+                if skip >= hi - lo:
+                    skip -= hi - lo
+                    continue
+                room = None if want is None else want - len(taken)
+                if desc:
+                    end = hi - skip
+                    taken.extend(reversed(sl[lo if room is None else max(lo, end - room):end]))
+                else:
+                    start = lo + skip
+                    taken.extend(sl[start:hi if room is None else min(hi, start + room)])
+                skip = 0
+                if want is not None and len(taken) >= want:
+                    break
             more = limit is not None and len(taken) > limit
             if more:
                 del taken[limit:]
