@@ -7,7 +7,9 @@
 //   meta     out-of-line keys           any structured-cloneable value
 //   journal  auto-increment keys        ONE record per commit (version 2):
 //            {v: 1, n, t: tables[], k: keys[], c: codecs[], d: datas[], mk: metaKeys[], mv: metaValues[]}
-//            (column arrays; codec -1 means "delete (t[i], k[i])")
+//            (column arrays; codec -1 means "delete (t[i], k[i])"), or, from
+//            `commitJson`, {v: 2, n, j: "[t, k, c, d, mk, mv]"} (the same columns
+//            as the JSON text they arrived in: cheaper to store than the arrays)
 //
 // A commit costs one IndexedDB record: `commitColumns(...)` / `commitJson(text)` / `commit(ops)` put
 // the whole commit into `journal` in ONE readwrite transaction and resolve only
@@ -166,6 +168,15 @@ function replay(rowsArr, metaKeys, metaValues, entries) {
   return { rows, meta };
 }
 
+/** A journal record as columns (a version-2 record keeps them as JSON text). */
+function columnsOf(e) {
+  if (e && e.v === 2 && typeof e.j === "string") {
+    const [t, k, c, d, mk, mv] = JSON.parse(e.j);
+    return { v: 2, n: e.n, t, k, c, d, mk, mv };
+  }
+  return e;
+}
+
 function applyEntry(e, rows, meta) {
   if (rows) {
     const { t, k, c, d } = e;
@@ -256,11 +267,26 @@ export function createIdbBridge(factory = globalThis.indexedDB, options = {}) {
       const reqs = [
         requestPromise(m.getAllKeys()).then((v) => { out.metaKeys = v; }),
         requestPromise(m.getAll()).then((v) => { out.metaValues = v; }),
-        requestPromise(j.getAll()).then((v) => { out.entries = v; }),
+        requestPromise(j.getAll()).then((v) => { out.entries = v.map(columnsOf); }),
       ];
       if (withRows) reqs.push(requestPromise(tx.objectStore(ROWS).getAll()).then((v) => { out.rows = v; }));
       return Promise.all(reqs).then(() => out);
     });
+  }
+
+  /** Append one journal record in one readwrite transaction; resolves with its op count on `complete`. */
+  async function putEntry(entry) {
+    const d = requireDb();
+    inflight++;
+    try {
+      await runTransaction(d, [JOURNAL], "readwrite", (tx) => { tx.objectStore(JOURNAL).add(entry); });
+    } finally {
+      inflight--;
+    }
+    journalEntries += 1;
+    journalOps += entry.n;
+    scheduleCompaction();
+    return entry.n;
   }
 
   const bridge = {
@@ -349,17 +375,7 @@ export function createIdbBridge(factory = globalThis.indexedDB, options = {}) {
     async commitColumns(tables, keys, codecs, datas, metaKeys = [], metaValues = []) {
       const entry = makeEntry(tables, keys, codecs, datas, metaKeys, metaValues);
       if (entry.n === 0) return 0;
-      const d = requireDb();
-      inflight++;
-      try {
-        await runTransaction(d, [JOURNAL], "readwrite", (tx) => { tx.objectStore(JOURNAL).add(entry); });
-      } finally {
-        inflight--;
-      }
-      journalEntries += 1;
-      journalOps += entry.n;
-      scheduleCompaction();
-      return entry.n;
+      return putEntry(entry);
     },
 
     /**
@@ -369,16 +385,23 @@ export function createIdbBridge(factory = globalThis.indexedDB, options = {}) {
      * Rejects with IdbError("DataError") for malformed JSON or columns.
      */
     async commitJson(text) {
+      text = String(text);
       let cols;
       try {
-        cols = JSON.parse(String(text));
+        cols = JSON.parse(text);
       } catch (e) {
         throw new IdbError("DataError", `malformed journal JSON: ${e.message}`);
       }
       if (!Array.isArray(cols) || cols.length !== 6) {
         throw new IdbError("DataError", "journal JSON must be [tables, keys, codecs, datas, metaKeys, metaValues]");
       }
-      return bridge.commitColumns(...cols);
+      // validated like commitColumns; stored as the text itself (one string to clone)
+      const entry = makeEntry(...cols);
+      if (entry.n === 0) return 0;
+      if (entry.d.some((x) => x !== null && typeof x !== "string")) {
+        throw new IdbError("DataError", "commitJson takes string data only");
+      }
+      return putEntry({ v: 2, n: entry.n, j: text });
     },
 
     /**
@@ -426,7 +449,7 @@ export function createIdbBridge(factory = globalThis.indexedDB, options = {}) {
                 const cur = req.result;
                 if (!cur || (batch.length > 0 && n + (cur.value.n ?? 0) > opts.compactChunkOps)) { resolve(); return; }
                 keys.push(cur.primaryKey);
-                batch.push(cur.value);
+                batch.push(columnsOf(cur.value));
                 n += cur.value.n ?? 0;
                 cur.continue();
               };

@@ -210,4 +210,13 @@ test("commitJson is commitColumns with the columns as one JSON text", async () =
   assert.deepEqual(rows.map((r) => [r.table, r.key, r.data]).sort(),
     [["T", "a", '{"v":1}'], ["U", "x", "[]"]]);
   assert.equal(await idb.getMeta("indexes:T"), '[{"name":"v"}]');
+  // interleaved with column commits, replayed in order; compaction folds both kinds
+  await idb.commitColumns(["T"], ["a"], [0], ['{"v":2}']);
+  await idb.commitJson(JSON.stringify([["T"], ["b"], [0], ['"b"'], [], []]));
+  const before = (await idb.loadAll()).map((r) => [r.table, r.key, r.data]).sort();
+  assert.deepEqual(before, [["T", "a", '{"v":2}'], ["T", "b", '"b"'], ["U", "x", "[]"]]);
+  assert.deepEqual(await idb.compact(), { entries: 4, ops: 7 });
+  assert.deepEqual((await idb.loadAll()).map((r) => [r.table, r.key, r.data]).sort(), before);
+  assert.equal(await idb.getMeta("indexes:T"), '[{"name":"v"}]');
+  await assert.rejects(idb.commitJson(JSON.stringify([["T"], ["z"], [1], [[1, 2]], [], []])), /string data only/);
 });
