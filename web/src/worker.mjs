@@ -31,6 +31,9 @@ let booting = null;
 let queue = Promise.resolve();
 /** ops the host answers synchronously (`WorkerHost.dispatch_sync`), from Python at boot */
 let syncOps = new Set();
+/** the host's two entry points, looked up once (each lookup is a trip through the FFI) */
+let dispatchSync = null;
+let dispatchAsync = null;
 
 const PY_BOOT_CORE = `
 import hypelua  # the pure-Python core: no side effects, snapshot-safe
@@ -125,6 +128,8 @@ async function boot({ baseUrl, database, registry }) {
   const readOnly = host.read_only_ops();
   syncOps = new Set(readOnly.toJs());
   readOnly.destroy();
+  dispatchSync = host.dispatch_sync;
+  dispatchAsync = host.dispatch;
   status("host");
   return { pyodide, manifest };
 }
@@ -136,11 +141,11 @@ async function dispatch(op, args, id, argsJson) {
     self.postMessage({ type: "progress", id, done: Number(done), total: Number(total) });
   };
   try {
-    const json = typeof argsJson === "string" ? argsJson : JSON.stringify(args ?? {});
+    const json = typeof argsJson === "string" || argsJson instanceof Uint8Array ? argsJson : JSON.stringify(args ?? {});
     // read-only ops are answered synchronously (no Python event-loop round trip);
     // the others go straight to dispatch (a large request crosses into Python once)
-    if (syncOps.has(op)) raw = host.dispatch_sync(op, json);
-    if (raw === undefined || raw === null) raw = await host.dispatch(op, json, progress);
+    if (syncOps.has(op)) raw = dispatchSync(op, json);
+    if (raw === undefined || raw === null) raw = await dispatchAsync(op, json, progress);
   } catch (e) {
     return { ok: false, error: errorObject("INTERNAL_ERROR", e, "This is a bug in hypelua's worker host; please report it."), output: "" };
   }

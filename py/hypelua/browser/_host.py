@@ -67,7 +67,7 @@ from .._errors import HypeError, StorageError
 from .._runtime import Runtime, to_lua_tagged
 from ..lua import LuaFunction, LuaHandle
 from ..storage import Database, PersistedFunction
-from ..storage._codec import tag_scalar
+from ..storage._codec import _dumps, tag_scalar
 from ..storage._query import Query
 from ._install import HttpGet
 from ._project import ProjectFS
@@ -132,6 +132,24 @@ def from_jsonable(value: Any, depth: int = 0) -> Any:
         if "$float" in value and value["$float"] in ("inf", "-inf", "nan"):
             return float(value["$float"])
     return {k: from_jsonable(v, depth + 1) for k, v in value.items()}
+
+
+def _request_text(request: Any) -> str | bytes:
+    """A request as ``str``/``bytes``: a JS ``Uint8Array`` (a JsProxy) is copied into bytes."""
+    if type(request) is str or type(request) is bytes:
+        return request
+    to_bytes = getattr(request, "to_bytes", None)
+    if to_bytes is None:
+        raise HypeError("a request must be JSON text or its UTF-8 bytes", code="BAD_REQUEST")
+    return bytes(to_bytes())
+
+
+def _reply_json(reply: dict[str, Any]) -> str:
+    """The reply as JSON text (the C encoder built once; ``json.dumps`` builds one per call)."""
+    try:
+        return _dumps(reply)
+    except (TypeError, ValueError):  # not JSON data (a bug elsewhere): still answer
+        return json.dumps(reply, ensure_ascii=False, default=repr)
 
 
 class RawJSON(str):
@@ -240,8 +258,11 @@ class WorkerHost:
         if resolver is not None and self.project is not None:
             resolver.cwd = self.project.root
 
-    def _parse(self, op: str, args_json: str) -> tuple[Callable[..., Any], dict[str, Any]]:
-        """The handler and arguments of a request.  Raises :class:`HypeError` ``BAD_REQUEST``."""
+    def _parse(self, op: str, args_json: str | bytes) -> tuple[Callable[..., Any], dict[str, Any]]:
+        """The handler and arguments of a request (JSON text, or its UTF-8 bytes).
+
+        Raises :class:`HypeError` ``BAD_REQUEST``, ``REQUEST_TOO_LARGE``.
+        """
         if len(args_json) > MAX_REQUEST_BYTES:
             raise HypeError(f"request larger than {MAX_REQUEST_BYTES} bytes", code="REQUEST_TOO_LARGE")
         try:
@@ -282,17 +303,20 @@ class WorkerHost:
         raw = reply.get("value")
         if type(raw) is RawJSON:
             del reply["value"]
-            return json.dumps(reply, ensure_ascii=False)[:-1] + ',"value":' + raw + "}"
-        return json.dumps(reply, ensure_ascii=False)
+            return _reply_json(reply)[:-1] + ',"value":' + raw + "}"
+        return _reply_json(reply)
 
-    async def dispatch(self, op: str, args_json: str, progress: Callable[[int, int], Any] | None = None) -> str:
+    async def dispatch(self, op: str, args_json: str | bytes | Any,
+                       progress: Callable[[int, int], Any] | None = None) -> str:
         """Handle one request; always returns a JSON reply (never raises).
 
         Resolves after the request's writes are durable (IndexedDB transaction complete).
 
         Args:
             op: operation name (see the module docstring).
-            args_json: the arguments as a JSON object.
+            args_json: the arguments as a JSON object: text, UTF-8 bytes, or a JS
+                ``Uint8Array`` of them (large requests: the page encodes them, which
+                is cheaper than converting a long JS string into Python).
             progress: called as ``progress(done, total)`` while a long operation
                 (``batchTableOperations`` with ``progress: true``) runs.
         """
@@ -300,6 +324,7 @@ class WorkerHost:
         self._progress = progress
         db = self.runtime.database
         try:
+            args_json = _request_text(args_json)
             handler, args = self._parse(op, args_json)
             self._request = args_json
             try:
@@ -324,7 +349,7 @@ class WorkerHost:
         """The ops :meth:`dispatch_sync` answers (the worker sends only these to it)."""
         return sorted(READ_ONLY_OPS)
 
-    def dispatch_sync(self, op: str, args_json: str) -> str | None:
+    def dispatch_sync(self, op: str, args_json: str | bytes | Any) -> str | None:
         """Handle a read-only request synchronously (no event-loop round trip); None for other ops.
 
         Only the ops in :data:`READ_ONLY_OPS` (they write nothing, so there is
@@ -334,8 +359,9 @@ class WorkerHost:
         if op not in READ_ONLY_OPS:
             return None
         self._output.clear()
-        self._request = args_json
         try:
+            args_json = _request_text(args_json)
+            self._request = args_json
             handler, args = self._parse(op, args_json)
             try:
                 value = handler(**args)
@@ -566,7 +592,7 @@ class WorkerHost:
                     self._prepared.clear()
                 self._prepared[request] = prepared
         keys, values, cursor = self._db.query_json(table, prepared)
-        return RawJSON(f'{{"keys":{keys},"values":{values},"cursor":{json.dumps(cursor)}}}')
+        return RawJSON(f'{{"keys":{keys},"values":{values},"cursor":{_dumps(cursor)}}}')
 
     def _explain(self, table: str, query: dict[str, Any] | None = None) -> dict[str, Any]:
         return self._db.explain(table, self._spec(query))
