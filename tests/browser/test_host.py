@@ -118,6 +118,29 @@ def test_dispatch_sync_answers_read_only_ops_only(host: WorkerHost) -> None:
     assert host.dispatch_sync("run", json.dumps({"code": "return 1"})) is None
 
 
+def test_set_runs_count_each_key_as_an_operation(host: WorkerHost) -> None:
+    """The JS API's wire form for consecutive plain sets: results, progress and error
+    indices count each key of a run as one operation of the caller's batch."""
+    events: list[tuple[int, int]] = []
+    ops = [{"type": "get", "table": "R", "key": "a"},
+           {"type": "setRun", "table": "R", "keys": ["a", "b", 3], "values": [{"v": 1}, [2], None]},
+           {"type": "set", "table": "R", "key": "c", "value": 4},
+           {"type": "setRun", "table": "S", "keys": ["x"], "values": [{"$k": 1}]}]
+    reply = _progress_call(host, "batchTableOperations", {"ops": ops, "progress": True, "tagged": False}, events)
+    assert reply["value"] == [None, True, True, True, True, True] and events[-1] == (6, 6)
+    db = host.runtime.database
+    assert (db.get("R", "a"), db.get("R", "b"), db.get("R", 3), db.get("S", "x")) == ({"v": 1}, [2], None, {"$k": 1})
+    assert _call(host, "compute", {"code": "return R.a.v + S.x['$k']"})["value"] == 2  # globals defined
+    bad = [{"type": "setRun", "table": "R", "keys": ["ok", {"no": 1}], "values": [1, 2]}]
+    err = _call(host, "batchTableOperations", {"ops": [{"type": "delete", "table": "R", "key": "a"}, *bad],
+                                               "tagged": False})["error"]
+    assert err["code"] == "BATCH_FAILED" and err["details"]["index"] == 2
+    assert err["details"]["cause"]["code"] == "NOT_STORABLE" and err["details"]["op"]["type"] == "set"
+    assert db.get("R", "a") == {"v": 1} and db.get("R", "ok") is None  # nothing applied
+    mismatched = [{"type": "setRun", "table": "R", "keys": ["a"], "values": []}]
+    assert _call(host, "batchTableOperations", {"ops": mismatched})["error"]["code"] == "BAD_OPERATION"
+
+
 def test_repeated_query_requests_see_new_writes(host: WorkerHost) -> None:
     """A request text seen before runs as a prepared query; it still sees every write."""
     _call(host, "createIndex", {"table": "P", "fields": "n"})

@@ -12,6 +12,7 @@ import pytest
 
 from hypelua import StorageError
 from hypelua.storage import Database
+from hypelua.storage._batch import SetRun
 from hypelua.storage._codec import from_tagged
 from hypelua.storage._query import Query, reference_execute
 
@@ -385,6 +386,27 @@ def test_query_json_splices_stored_records(db: Database) -> None:
     with pytest.raises(StorageError) as err:
         db.query_json("t", {"field": "a", "operator": "~", "value": 1})
     assert err.value.code == "BAD_OPERATOR"
+
+
+def test_set_runs_in_batches(db: Database) -> None:
+    db.create_index("t", "u", unique=True)
+    seen: list[tuple[int, int]] = []
+    run = SetRun("t", ["a", "b", 7], [{"u": 1}, {"u": 2}, {"u": 3}])
+    assert db.batch([{"type": "set", "table": "t", "key": "z", "value": {"u": 0}}, run],
+                    on_progress=lambda d, t: seen.append((d, t)),
+                    progress_every=2) == [True] * 4
+    assert seen == [(2, 4), (4, 4)] and db.get("t", 7) == {"u": 3}
+    with pytest.raises(StorageError) as err:  # the unique index fails at the run's third key
+        db.batch([{"type": "delete", "table": "t", "key": "z"},
+                  SetRun("t", ["c", "d", "e"], [{"u": 9}, {"u": 8}, {"u": 9}])])
+    assert err.value.code == "BATCH_FAILED" and err.value.details["index"] == 3
+    assert err.value.details["op"] == {"type": "set", "table": "t", "key": "e"}
+    assert db.get("t", "z") == {"u": 0} and db.get("t", "c") is None
+    with pytest.raises(StorageError) as err:
+        db.batch([SetRun(5, ["k"], [1])])
+    assert err.value.details["index"] == 0 and err.value.details["cause"]["code"] == "BAD_TABLE_NAME"
+    with pytest.raises(StorageError):
+        SetRun("t", ["k"], [1, 2])
 
 
 def test_prepared_queries_follow_writes(db: Database) -> None:

@@ -591,14 +591,30 @@ export class Hype {
       return Promise.reject(new HypeError("BAD_OPERATION", "batchTableOperations expects an array of operations", {},
         "Pass [{type: 'set', table, key, value}, ...]."));
     }
-    const wire = new Array(ops.length);
+    const wire = [];
     let anyTagged = false;
+    // consecutive plain sets of one table travel as one run of columns
+    // ({type: "setRun", table, keys, values}): a smaller request, cheaper to parse and apply
+    let run = null;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i];
       try {
         if (op === null || typeof op !== "object" || Array.isArray(op)) {
           throw new HypeError("BAD_OPERATION", "an operation must be an object {type, table, key, value}", {}, "");
         }
+        const key = op.key;
+        if (op.type === "set" && typeof op.table === "string" && (typeof key === "string" || typeof key === "number")
+            && op.value !== null && op.value !== undefined && isPlainJson(op.value)) {
+          if (run !== null && run.table === op.table) {
+            run.keys.push(key);
+            run.values.push(op.value);
+          } else {
+            run = { type: "setRun", table: op.table, keys: [key], values: [op.value] };
+            wire.push(run);
+          }
+          continue;
+        }
+        run = null;
         const w = { type: op.type, table: op.table, key: op.key };
         if (op.value !== undefined) {
           if (isPlainJson(op.value)) {
@@ -610,7 +626,7 @@ export class Hype {
           }
         }
         if (typeof w.key === "bigint") w.key = toWire(w.key, `ops[${i}].key`);
-        wire[i] = w;
+        wire.push(w);
       } catch (e) {
         const cause = HypeError.from(e);
         return Promise.reject(new HypeError("BATCH_FAILED",

@@ -31,6 +31,7 @@
 // `fake-indexeddb` (pass its `indexedDB` factory to `createIdbBridge`).
 
 const DB_VERSION = 2;
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 export const ROWS = "rows";
 export const META = "meta";
 export const JOURNAL = "journal";
@@ -381,11 +382,12 @@ export function createIdbBridge(factory = globalThis.indexedDB, options = {}) {
     /**
      * `commitColumns` with the six columns as ONE JSON text
      * `[tables, keys, codecs, datas, metaKeys, metaValues]` (string datas only):
-     * one string crosses from Python instead of four converted lists.
+     * one string crosses from Python instead of four converted lists. `text`
+     * may be its UTF-8 bytes (a Uint8Array), cheaper to hand over from Python.
      * Rejects with IdbError("DataError") for malformed JSON or columns.
      */
     async commitJson(text) {
-      text = String(text);
+      text = text instanceof Uint8Array ? utf8Decoder.decode(text) : String(toPlain(text));
       let cols;
       try {
         cols = JSON.parse(text);

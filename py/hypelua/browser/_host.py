@@ -60,13 +60,13 @@ import json
 import os
 import traceback
 from collections.abc import Callable
-from operator import itemgetter
 from typing import Any
 
 from .._errors import HypeError, StorageError
 from .._runtime import Runtime, to_lua_tagged
 from ..lua import LuaFunction, LuaHandle
 from ..storage import Database, PersistedFunction
+from ..storage._batch import SetRun
 from ..storage._codec import _dumps, tag_scalar
 from ..storage._query import Query
 from ._install import HttpGet
@@ -601,22 +601,22 @@ class WorkerHost:
         if not isinstance(ops, list):
             raise StorageError("a batch must be an array of operations", code="BAD_OPERATION")
         # only values the JS API marked as tagged ({"$bytes"}, {"$float"} inside) are untagged;
-        # `tagged: false` says no op is (the JS API knows), so the ops need no scan
-        if tagged is not False:
-            ops = [_untag_op(op) for op in ops]
+        # `tagged: false` says no op is (the JS API knows), so the ops need no scan.
+        # {"type": "setRun", table, keys, values}: consecutive plain sets of one table
+        ops = [SetRun(op.get("table"), op.get("keys"), op.get("values"))
+               if type(op) is dict and op.get("type") == "setRun" else op
+               for op in (ops if tagged is False else map(_untag_op, ops))]
         callback = self._progress if progress else None
-        every = max(100, len(ops) // 100)
+        total = sum(len(op) if type(op) is SetRun else 1 for op in ops)
+        every = max(100, total // 100)
         # the values were parsed from this request: hand them over without a copy
         results = self._db.batch(ops, on_progress=callback, progress_every=every, json_values=True)
-        # the batch checked every op: each is a map with a "table"
-        new = set(map(itemgetter("table"), ops)).difference(self._globals)
-        if new:
-            for op in ops:
-                table = op["table"]
-                if table in new and op["type"] in ("set", "update"):
-                    self.runtime.define_global(table)
-                    self._globals.add(table)
-                    new.discard(table)
+        # the batch checked every op: each is a run or a map with a "table" and a "type"
+        written = {op.table if type(op) is SetRun else op["table"] for op in ops
+                   if type(op) is SetRun or op["type"] in ("set", "update")}
+        for table in written.difference(self._globals):
+            self.runtime.define_global(table)
+            self._globals.add(table)
         return results
 
     def _define_schema(self, table: str, schema: dict[str, Any], version: int | None = None) -> int:

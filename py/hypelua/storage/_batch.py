@@ -41,6 +41,35 @@ class RowNotFound(StorageError):
     default_suggestion = "Use 'set' to create the row first."
 
 
+class SetRun:
+    """Consecutive ``set`` operations on one table, as two columns.
+
+    The JS API sends runs of plain ``set`` operations this way (a smaller request,
+    cheaper to parse and to apply); :meth:`Database.batch` takes a run among
+    operation maps and counts each of its keys as one operation (index, result,
+    progress).
+
+    Raises:
+        StorageError: ``BAD_OPERATION`` when ``keys`` and ``values`` are not lists of one length.
+    """
+
+    __slots__ = ("keys", "table", "values")
+
+    def __init__(self, table: Any, keys: Any, values: Any) -> None:
+        if type(keys) is not list or type(values) is not list or len(keys) != len(values):
+            raise StorageError("a run of sets needs 'keys' and 'values' lists of one length", code="BAD_OPERATION")
+        self.table = table
+        self.keys = keys
+        self.values = values
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def op(self, i: int) -> dict[str, Any]:
+        """Operation ``i`` of the run as an operation map."""
+        return {"type": "set", "table": self.table, "key": self.keys[i], "value": self.values[i]}
+
+
 def check_op(op: Any) -> tuple[str, str, Any, Any]:
     """Validate one operation map; returns ``(type, table, key, value)``.
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from .._errors import DatabaseError, HypeError, StorageError
-from ._batch import BatchError, RowNotFound, apply_update, cause_of, check_op, describe_op
+from ._batch import BatchError, RowNotFound, SetRun, apply_update, cause_of, check_op, describe_op
 from ._codec import (
     CODEC_JSON,
     CODEC_ZLIB_JSON,
@@ -338,13 +338,15 @@ class Database:
         return out
 
     # --------------------------------------------------------------- batches
-    def batch(self, ops: Sequence[Mapping[str, Any]],
+    def batch(self, ops: Sequence[Mapping[str, Any] | SetRun],
               on_progress: Callable[[int, int], Any] | None = None, progress_every: int = 100,
               *, copy_values: bool = True, json_values: bool = False) -> list[Any]:
         """Apply operations atomically (see :mod:`hypelua.storage._batch` for the op format).
 
         Args:
-            ops: list of operation maps.
+            ops: list of operation maps; a :class:`~hypelua.storage._batch.SetRun`
+                stands for consecutive ``set`` operations of one table (operation
+                indices, results and progress count each of its keys).
             on_progress: called as ``on_progress(done, total)`` every ``progress_every`` ops and at the end.
             copy_values: False hands the ``set`` values themselves to the back-end
                 (no decoded copy): only for values nobody uses afterwards, e.g.
@@ -362,8 +364,9 @@ class Database:
             raise StorageError("a batch must be a list of operations", code="BAD_OPERATION")
         keep_values = not copy_values or json_values
         results: list[Any] = []
-        total = len(ops)
-        position = [0]
+        total = sum(len(op) if type(op) is SetRun else 1 for op in ops)
+        index = 0  # of the operation running, counting each key of a SetRun
+        failed: list[Any] = [0, None, 0]  # the failing op's index, the op, the index of its first key
         try:
             with self.transaction():
                 group: list[tuple[Key, Record, Any]] = []
@@ -380,59 +383,75 @@ class Database:
                     try:
                         self.backend.put_many(group_table, group)
                     except HypeError as exc:
-                        position[0] = group_start + int(exc.details.pop("position", 0))
+                        at = int(exc.details.pop("position", 0))
+                        failed[:] = [group_start + at, {"type": "set", "table": group_table, "key": group[at][0]},
+                                     group_start + at]
                         raise
                     self._wrote(group_table, None)
                     group.clear()
 
-                for i, op in enumerate(ops):
-                    position[0] = i
-                    kind, table, key, value = check_op(op)
-                    if kind == "set" and value is not None:
-                        if table != schema_table:
-                            table = check_table_name(table)
-                            schema_table, schema = table, self.schema_of(table)
-                        if type(key) is not str or not 0 < len(key) <= 256:  # else surely valid
-                            key = normalize_key(key)
-                        record: Record | None = None
-                        if json_values and schema is None:
-                            try:
-                                text = dumps(value)
-                            except (TypeError, ValueError):  # NaN from a hand-made request: tag it
-                                text = '"$'
-                            # no '"$' in the text: no map needs {"$map": ...}, no tag at all
-                            if '"$' not in text and (threshold is None or len(text) <= threshold):
-                                record = (CODEC_JSON, text)
-                        if record is None:
-                            table, key, record = self._prepare(table, key, value)
-                        if group and table != group_table:
-                            flush_group()
-                        if not group:
-                            group_table, group_start = table, i
-                        group.append((key, record, value if keep_values else None))
-                        results.append(True)
-                        if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
-                            on_progress(i + 1, total)
-                        continue
-                    flush_group()
-                    position[0] = i
-                    if kind == "set":
-                        self.delete(table, key)
-                        results.append(True)
-                    elif kind == "get":
-                        results.append(self.get(table, key))
-                    elif kind == "delete":
-                        results.append(self.delete(table, key))
+                for op in ops:
+                    failed[:] = [index, op, index]
+                    if type(op) is SetRun:
+                        table = op.table
+                        pairs: Iterable[tuple[Any, Any]] = zip(op.keys, op.values, strict=True)
                     else:
-                        results.append(self.update(table, key, value))
-                    if on_progress is not None and ((i + 1) % progress_every == 0 or i + 1 == total):
-                        on_progress(i + 1, total)
+                        kind, table, key, value = check_op(op)
+                        if kind != "set" or value is None:
+                            flush_group()
+                            failed[:] = [index, op, index]
+                            if kind == "set":
+                                self.delete(table, key)
+                                results.append(True)
+                            elif kind == "get":
+                                results.append(self.get(table, key))
+                            elif kind == "delete":
+                                results.append(self.delete(table, key))
+                            else:
+                                results.append(self.update(table, key, value))
+                            index += 1
+                            if on_progress is not None and (index % progress_every == 0 or index == total):
+                                on_progress(index, total)
+                            continue
+                        pairs = ((key, value),)
+                    if table != schema_table:
+                        table = check_table_name(table)
+                        schema_table, schema = table, self.schema_of(table)
+                    for key, value in pairs:
+                        failed[0] = index
+                        if value is None:  # a set of nil inside a run: a delete
+                            flush_group()
+                            self.delete(table, key)
+                        else:
+                            if type(key) is not str or not 0 < len(key) <= 256:  # else surely valid
+                                key = normalize_key(key)
+                            record: Record | None = None
+                            if json_values and schema is None:
+                                try:
+                                    text = dumps(value)
+                                except (TypeError, ValueError):  # NaN from a hand-made request: tag it
+                                    text = '"$'
+                                # no '"$' in the text: no map needs {"$map": ...}, no tag at all
+                                if '"$' not in text and (threshold is None or len(text) <= threshold):
+                                    record = (CODEC_JSON, text)
+                            if record is None:
+                                table, key, record = self._prepare(table, key, value)
+                            if group and table != group_table:
+                                flush_group()
+                            if not group:
+                                group_table, group_start = table, index
+                            group.append((key, record, value if keep_values else None))
+                        results.append(True)
+                        index += 1
+                        if on_progress is not None and (index % progress_every == 0 or index == total):
+                            on_progress(index, total)
                 flush_group()
         except HypeError as exc:
-            i = position[0]
+            i, op, first = failed
             raise BatchError(
                 f"operation {i} of the batch failed: {exc.message}; the batch was rolled back",
-                details={"index": i, "op": describe_op(ops[i]), "cause": cause_of(exc)},
+                details={"index": i, "op": describe_op(op.op(i - first) if type(op) is SetRun else op),
+                         "cause": cause_of(exc)},
             ) from exc
         return results
 

@@ -14,8 +14,9 @@ here (all async):
   ``indexes:<table>``, ``schema:<table>``, ...)
 * ``commitColumns(tables, keys, codecs, datas, metaKeys, metaValues)``
   (codec ``-1`` = delete; resolves on ``complete``, rejects on error/abort)
-* ``commitJson(text)``: the same six columns as one JSON array text (used when
-  every data is a string: one string crosses the FFI instead of four lists)
+* ``commitJson(text)``: the same six columns as one JSON array text, passed as
+  UTF-8 bytes (used when every data is a string: one buffer crosses the FFI
+  instead of four lists)
 * ``compact()`` -> ``{entries, ops}``
 
 Only this module touches Pyodide's FFI, so it is imported only in the browser
@@ -213,7 +214,13 @@ class IndexedDBBackend(MemoryBackend):
                         text_only = False
         try:
             if text_only:  # one JSON string crosses to JS: far cheaper than converting four lists
-                await self._bridge.commitJson(_dumps([tables, keys, codecs, datas, list(meta), list(meta.values())]))
+                # as UTF-8 bytes: converting a long str into a JS string costs far more than a memcpy
+                text = _dumps([tables, keys, codecs, datas, list(meta), list(meta.values())])
+                try:
+                    payload: Any = to_js(text.encode("utf-8"))
+                except UnicodeEncodeError:  # a lone surrogate (from Lua bytes): a JS string holds it
+                    payload = text
+                await self._bridge.commitJson(payload)
             else:  # compressed (bytes) records go as Uint8Array
                 await self._bridge.commitColumns(
                     to_js(tables), to_js(keys), to_js(codecs), to_js(datas), to_js(list(meta)),
