@@ -228,20 +228,25 @@ def _lookup(doc: Any, path: tuple[str, ...], seen: dict[int, bool]) -> Any:
     return cur
 
 
-def bulk_add(sl: SortedList, values: Iterable[Any]) -> None:
-    """Add many values to ``sl`` at once; the same list as ``sl.add`` of each, cheaper.
+def bulk_add(sl: SortedList, values: Sequence[Any]) -> None:
+    """Add many values to ``sl`` at once; the same list as ``sl.add`` of each.
 
-    ``SortedList.add`` costs a Python-level bisect and insert per value; here the
-    sorted values are grouped by the sublist they fall into, and each group goes
-    in with C ``bisect.insort`` per value when it is small next to its sublist,
-    else with one ``list.extend`` + ``list.sort`` (a C merge of two sorted runs,
-    whose run detection costs one comparison per value already there).
-    Relies on sortedcontainers' documented layout (``_lists``, ``_maxes``,
-    ``_index``, ``_load``, ``_len``: the same internals ``SortedList._expand`` uses).
+    Few values next to the list's size go in one by one (``SortedList.add``: its
+    cost is the comparisons, which nothing cheaper avoids).  Many values are
+    sorted once and grouped by the sublist they fall into; each group is merged
+    into its sublist with one ``list.extend`` + ``list.sort`` (a C merge of two
+    sorted runs).  Relies on sortedcontainers' layout (``_lists``, ``_maxes``,
+    ``_index``, ``_load``, ``_len``: the internals ``SortedList._expand``
+    maintains), checked by the tests with ``SortedList._check``.
     """
-    new = sorted(values)
-    if not new:
+    if not values:
         return
+    if len(values) * 8 < len(sl):  # sparse: sorting the values would cost as much as it saves
+        add = sl.add
+        for v in values:
+            add(v)
+        return
+    new = sorted(values)
     lists, maxes = sl._lists, sl._maxes
     if not maxes or len(new) * 4 >= sl._len:
         sl.update(new)  # large relative to the list: sortedcontainers re-sorts everything
@@ -255,7 +260,7 @@ def bulk_add(sl: SortedList, values: Iterable[Any]) -> None:
         else:
             j = bisect_left(new, maxes[pos], i)
         lst = lists[pos]
-        if (j - i) * 64 < len(lst):  # a few values: C bisect + insert each
+        if (j - i) * 8 < len(lst):  # a few values here: C bisect + insert each
             for k in range(i, j):
                 insort(lst, new[k])
         else:  # many: one C merge of the two sorted runs
@@ -442,7 +447,11 @@ class TableIndexes:
         docs = self._docs
         for ix in self._indexes.values():
             extract = _extractor(ix.paths)
-            by_key, entries = ix.by_key, ix.entries
+            by_key = ix.by_key
+            entries = ix.entries
+            # the positional index would be updated by every single remove/add below: drop it,
+            # the next positional read rebuilds it once (O(sublists))
+            del entries._index[:]
             new = []
             for key, plain in pending.items():
                 e = extract(key, docs[key], plain)
@@ -458,7 +467,8 @@ class TableIndexes:
         have = primary.by_key
         fresh = {k: ((0, k) if type(k) is int else (1, k),) for k in pending if k not in have}
         have.update(fresh)
-        bulk_add(primary.entries, fresh.values())
+        del primary.entries._index[:]
+        bulk_add(primary.entries, list(fresh.values()))
 
     # ------------------------------------------------------------------ rows
 
