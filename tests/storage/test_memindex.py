@@ -383,6 +383,37 @@ def test_pending_batches_interleaved_with_other_operations(docs: list[Any], inde
     assert state(bulk) == start
 
 
+@SETTINGS
+@given(base=st.sets(st.integers(0, 3000), max_size=300), load=st.sampled_from([4, 5, 8, 1000]),
+       steps=st.lists(st.tuples(st.booleans(), st.sets(st.integers(0, 3000), max_size=120)), max_size=6))
+def test_bulk_add_and_remove_equal_one_by_one(base: set[int], load: int, steps: list[Any]) -> None:
+    """``bulk_add``/``bulk_remove`` leave the same list as ``add``/``remove`` of each value,
+    with sortedcontainers' invariants (``_check``: sublist sizes, maxes, index)."""
+    from sortedcontainers import SortedList
+
+    from hypelua.storage._memindex import bulk_add, bulk_remove
+
+    bulk, one = SortedList(base), SortedList(base)
+    bulk._reset(load)
+    for add, values in steps:
+        if add:
+            new = sorted(values - set(one))
+            bulk_add(bulk, new[::-1])  # any order
+            for v in new:
+                one.add(v)
+        else:
+            gone = sorted(values & set(one))
+            bulk_remove(bulk, gone)
+            for v in gone:
+                one.remove(v)
+        assert list(bulk) == list(one)
+        bulk._check()
+        if one:
+            assert bulk[len(one) // 2] == one[len(one) // 2]  # the positional index was rebuilt
+    with pytest.raises(ValueError):
+        bulk_remove(bulk, [-1])
+
+
 def test_put_many_plain_skips_the_map_check_only() -> None:
     t = TableIndexes()
     t.create_index("a", ("a",))
