@@ -485,9 +485,12 @@ class TableIndexes:
             bulk_add(ix.entries, new)
         primary = self._primary
         have = primary.by_key
-        fresh = {k: ((0, k) if type(k) is int else (1, k),) for k in pending if k not in have}
-        have.update(fresh)
-        bulk_add(primary.entries, list(fresh.values()))
+        fresh = [k for k in pending if k not in have]
+        del pending  # the largest temporary of a big load: free it before the entries are built
+        entries = [((0, k) if type(k) is int else (1, k),) for k in fresh]
+        have.update(zip(fresh, entries, strict=True))
+        del fresh
+        bulk_add(primary.entries, entries)
 
     # ------------------------------------------------------------------ rows
 
