@@ -72,6 +72,27 @@ def test_batch_is_all_or_nothing(db: Database, bad: Any, code: str) -> None:
     assert db.batch([{"type": "set", "table": "t", "key": "after", "value": 1}]) == [True]  # still usable
 
 
+def test_failed_batch_after_large_groups_leaves_indices_exact(db: Database) -> None:
+    """Groups of sets go to the back-end at once (the memory back-end defers their index
+    entries); a later failing op rolls all of it back, indices included."""
+    db.create_index("t", "v")
+    db.batch([{"type": "set", "table": "t", "key": f"old{i}", "value": {"v": i}} for i in range(30)])
+    before = db.query("t", {"field": "v", "operator": ">=", "value": 0})
+    ops: list[Any] = [{"type": "set", "table": "t", "key": f"old{i}", "value": {"v": 100 + i}} for i in range(20)]
+    ops += [{"type": "set", "table": "u", "key": f"n{i}", "value": {"v": i}} for i in range(20)]
+    ops.append({"type": "delete", "table": "t", "key": "old0"})
+    ops.append({"type": "set", "table": "t", "key": {"bad": "key"}, "value": 1})
+    with pytest.raises(StorageError) as info:
+        db.batch(ops)
+    assert info.value.details["index"] == 41
+    assert db.query("t", {"field": "v", "operator": ">=", "value": 0}) == before
+    assert db.query("t", {"field": "v", "operator": ">=", "value": 100}) == []
+    assert db.query("u", {}) == [] and len(db.table("t")) == 30
+    db.batch(ops[:41])  # the same batch without the bad op goes through, indices follow
+    assert [v["v"] for _, v in db.query("t", {"field": "v", "operator": ">=", "value": 100})] == list(range(101, 120))
+    assert len(db.query("u", {})) == 20
+
+
 def test_transaction_commit_and_rollback(db: Database) -> None:
     t = db.table("t")
     with db.transaction():
