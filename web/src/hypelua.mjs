@@ -113,7 +113,8 @@ export function toWire(value, path = "value", depth = 0, seen = new Set(), tags 
  * carry, see `hypelua.storage._codec`) -> JS values: `{$bytes}` -> Uint8Array,
  * `{$float}` -> number, `{$map: [[k, v], ...]}` -> object with `String(k)` keys,
  * `{$function: {...}}` -> `{$function: source | cfunction | "<bytecode>"}`.
- * Other objects are copied (their keys never start with "$" in stored JSON).
+ * Other objects and arrays (their keys never start with "$" in stored JSON) are
+ * untagged in place: pass values fresh from `JSON.parse`.
  */
 export function fromStored(value) {
   if (value === null || typeof value !== "object") return value;

@@ -35,8 +35,11 @@ Storage ops (issue 3): ``createIndex {table, fields, kind, options: {unique}}`` 
 ``queryTable {table, query}`` -> ``{keys: [...], values: [...], cursor}`` (values in the stored
 tagged JSON of :mod:`hypelua.storage._codec`, spliced from the records: the JS API
 untags ``$bytes``/``$float``/``$map``/``$function``); ``explain {table, query}``;
-``batchTableOperations {ops, progress}`` -> one result per op (atomic; with ``progress``
-the callback given to :meth:`WorkerHost.dispatch` receives ``(done, total)`` while it runs);
+``batchTableOperations {ops, progress, tagged}`` -> one result per op (atomic; with ``progress``
+the callback given to :meth:`WorkerHost.dispatch` receives ``(done, total)`` while it runs;
+an op may be ``{"type": "setRun", table, keys, values}``, consecutive plain sets of one
+table as columns, counted as one op per key; ``tagged: false`` says no op carries a
+``tagged`` value, so none is scanned);
 ``defineSchema {table, schema, version}`` -> version; ``migrate {table, steps: {version:
 lua_function_source}, schema, toVersion}``; ``stats {}``; ``compact {}`` -> ``{entries, ops}``
 (fold the IndexedDB journal into its rows store now).
@@ -215,9 +218,9 @@ class WorkerHost:
         #: tables already defined as Lua globals by batches
         self._globals: set[str] = set()
         #: JSON text of the request being handled (the key of prepared queries), else None
-        self._request: str | None = None
+        self._request: str | bytes | None = None
         #: request text -> prepared query (queryTable)
-        self._prepared: dict[str, Query] = {}
+        self._prepared: dict[str | bytes, Query] = {}
 
     @classmethod
     async def create(cls, database: str = "hypelua", idb: Any = None, *, backend: str | None = None,
