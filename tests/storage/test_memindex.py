@@ -351,6 +351,7 @@ def test_put_many_equals_puts_one_by_one(docs: list[Any], indexes: list[Any], ba
         st.tuples(st.just("put"), s_key, s_doc),
         st.tuples(st.just("pop"), s_key),
         st.tuples(st.just("query"), s_query()),
+        st.tuples(st.just("merge"), st.booleans()),  # what the IndexedDB back-end does during a commit
     ), max_size=12),
 )
 def test_pending_batches_interleaved_with_other_operations(docs: list[Any], indexes: list[Any],
@@ -372,6 +373,8 @@ def test_pending_batches_interleaved_with_other_operations(docs: list[Any], inde
         elif step[0] == "pop":
             journal.append((step[1], bulk.pop(step[1])))
             one.pop(step[1])
+        elif step[0] == "merge":
+            bulk.merge_pending(key_order=step[1])
         else:
             got, want = run_both(bulk, step[1]), one.execute(step[1])
             assert [k for k, _ in got[0]] == [k for k, _ in want[0]] and got[1] == want[1]

@@ -455,13 +455,22 @@ class TableIndexes:
         self._indexes: dict[str, _Index] = {}
         #: keys written by put_many whose index entries are not merged yet -> "plain" flag
         self._pending: dict[Key, bool] = {}
+        #: keys put_many created that are not in the key order yet
+        self._new_keys: dict[Key, None] = {}
         #: bumped by every change of rows or indices (cached plans hold index positions)
         self._version = 0
         #: id(query) -> (query, version, plan): plans of prepared queries (see Database.prepare)
         self._plans: dict[int, tuple[Query, int, _Plan]] = {}
 
-    def _merge_pending(self) -> None:
-        """Bring every index (and the key order) up to date with the pending keys."""
+    def merge_pending(self, key_order: bool = True) -> None:
+        """Bring every index up to date with the pending keys, and the key order too
+        unless ``key_order`` is false (queries not in key order leave it pending).
+
+        Called before every read of the indices; a back-end may call it earlier,
+        e.g. the IndexedDB back-end while a commit is in flight.
+        """
+        if key_order and self._new_keys:
+            self._merge_new_keys()
         pending = self._pending
         if not pending:
             return
@@ -483,14 +492,16 @@ class TableIndexes:
                 new.append(e)
             bulk_remove(ix.entries, old)
             bulk_add(ix.entries, new)
-        primary = self._primary
-        have = primary.by_key
-        fresh = [k for k in pending if k not in have]
-        del pending  # the largest temporary of a big load: free it before the entries are built
+
+    def _merge_new_keys(self) -> None:
+        """Add the keys put_many created to the key order (the hidden primary list)."""
+        fresh = list(self._new_keys)
+        self._new_keys = {}
+        self._version += 1
         entries = [((0, k) if type(k) is int else (1, k),) for k in fresh]
-        have.update(zip(fresh, entries, strict=True))
+        self._primary.by_key.update(zip(fresh, entries, strict=True))
         del fresh
-        bulk_add(primary.entries, entries)
+        bulk_add(self._primary.entries, entries)
 
     # ------------------------------------------------------------------ rows
 
@@ -508,13 +519,13 @@ class TableIndexes:
 
     def keys(self) -> Iterator[Key]:
         """Keys in key order (integers ascending, then strings)."""
-        self._merge_pending()
+        self.merge_pending()
         for e in self._primary.entries:
             yield e[-1][1]
 
     def items(self) -> Iterator[tuple[Key, Any]]:
         """``(key, doc)`` pairs in key order."""
-        self._merge_pending()
+        self.merge_pending()
         docs = self._docs
         for e in self._primary.entries:
             k = e[-1][1]
@@ -536,7 +547,7 @@ class TableIndexes:
             raise TypeError("a document cannot be None (delete the key instead)")
         if type(key) is not int and type(key) is not str:
             raise TypeError(f"keys must be int or str, not {type(key).__name__}")
-        self._merge_pending()
+        self.merge_pending()
         self._version += 1
         seen: dict[int, bool] = {}
         new = [(ix, ix.entry(key, doc, seen)) for ix in self._indexes.values()]
@@ -602,6 +613,7 @@ class TableIndexes:
                 olds.append(docs.get(key))
                 docs[key] = doc
         self._pending.update(zip(keys, plain, strict=True) if plain is not None else dict.fromkeys(keys, False))
+        self._new_keys.update((k, None) for k, old in zip(keys, olds, strict=True) if old is None)
         return olds
 
     @property
@@ -613,7 +625,7 @@ class TableIndexes:
         """Remove the row ``key``; returns its document (None if absent)."""
         if type(key) is not int and type(key) is not str:
             return None
-        self._merge_pending()
+        self.merge_pending()
         old = self._docs.pop(key, None)
         if old is None:
             return None
@@ -641,6 +653,7 @@ class TableIndexes:
         """Remove every row (indices stay defined, empty)."""
         self._docs.clear()
         self._pending.clear()
+        self._new_keys.clear()
         self._version += 1
         for ix in (self._primary, *self._indexes.values()):
             ix.entries.clear()
@@ -669,7 +682,7 @@ class TableIndexes:
                              details={"name": name, "fields": [str(f) for f in fields]})
         paths = tuple(parse_field(f) for f in fields)
         unique = bool(unique)
-        self._merge_pending()
+        self.merge_pending()
         existing = self._indexes.get(name)
         if existing is not None:
             if existing.fields == fields and existing.unique == unique:
@@ -708,7 +721,7 @@ class TableIndexes:
 
     def indexes(self) -> list[dict[str, Any]]:
         """``[{"name", "fields": [...], "unique", "entries", "bytes"}]`` sorted by name (bytes approximate)."""
-        self._merge_pending()
+        self.merge_pending()
         return [self._indexes[n].describe() for n in sorted(self._indexes)]
 
     # ------------------------------------------------------------------ planning
@@ -744,7 +757,7 @@ class TableIndexes:
 
     def _plan(self, query: Query) -> _Plan:
         """The cheapest plan; a query object run again on an unchanged table reuses its plan."""
-        self._merge_pending()
+        self.merge_pending(key_order=False)  # a plan that scans in key order merges the key order
         cached = self._plans.get(id(query))
         if cached is not None and cached[0] is query and cached[1] == self._version:
             return cached[2]
@@ -792,6 +805,8 @@ class TableIndexes:
             plans.append(plan)
         if key_point is not None:
             # the table itself is kept in key order: a scan that may stop early
+            if self._new_keys:
+                self._merge_new_keys()
             plan = _Plan("key_scan", self._primary, [((), True, (), True)], [], True, tuple(where), (), key_point)
             self._slices(plan, query)
             plans.append(plan)

@@ -4,9 +4,10 @@ The working set lives in memory (a :class:`MemoryBackend` mirror loaded at
 open); committed writes are queued and :meth:`IndexedDBBackend.flush` writes
 them as ONE journal record in ONE IndexedDB readwrite transaction through the
 JavaScript bridge ``web/src/idb.mjs`` — a 1000-operation batch costs one
-IndexedDB record, not 1000.  The bridge folds journal records into the
-``rows`` store later (compaction, idle time, crash-safe).  Bridge methods used
-here (all async):
+IndexedDB record, not 1000; while it commits, the index entries the batches
+left pending are merged (:meth:`MemoryBackend.merge_pending`).  The bridge
+folds journal records into the ``rows`` store later (compaction, idle time,
+crash-safe).  Bridge methods used here (all async):
 
 * ``open(name)``
 * ``loadColumns()`` -> ``{tables, keys, codecs, datas}`` (rows with the journal replayed)
@@ -220,12 +221,20 @@ class IndexedDBBackend(MemoryBackend):
                     payload: Any = to_js(text.encode("utf-8"))
                 except UnicodeEncodeError:  # a lone surrogate (from Lua bytes): a JS string holds it
                     payload = text
-                await self._bridge.commitJson(payload)
+                committing = self._bridge.commitJson(payload)
             else:  # compressed (bytes) records go as Uint8Array
-                await self._bridge.commitColumns(
+                committing = self._bridge.commitColumns(
                     to_js(tables), to_js(keys), to_js(codecs), to_js(datas), to_js(list(meta)),
                     to_js(list(meta.values()))
                 )
+            # the IndexedDB transaction is under way (a JS async function runs up to its
+            # first await): merge the batches' pending index entries while it commits,
+            # so the next read finds the indices up to date (the key order waits for a
+            # read in key order)
+            try:
+                self.merge_pending(key_order=False)
+            finally:
+                await committing
         except Exception as exc:
             _merge(ops, self._queued)
             meta.update(self._meta_queued)

@@ -105,6 +105,12 @@ class MemoryBackend(StorageBackend):
         self._undo.append(("rows", table, keys, [rows.get(k, _MISSING) for k in keys], previous))
         rows.update(zip(keys, records, strict=True))
 
+    def merge_pending(self, key_order: bool = True) -> None:
+        """Merge the index entries batches left pending (see ``TableIndexes``) in every
+        table now; the key order too unless ``key_order`` is false."""
+        for docs in self._docs.values():
+            docs.merge_pending(key_order)
+
     def delete(self, table: str, key: Key) -> bool:
         self._check()
         rows = self._tables.get(table)
