@@ -67,6 +67,28 @@ async def test_indexeddb_backend_round_trip_and_reopen() -> None:
     assert db3.table("users").get("u1") is None
 
 
+async def test_indexeddb_batches_merge_their_index_entries_during_the_commit() -> None:
+    from hypelua.storage import Database
+    from hypelua.storage._batch import SetRun
+    from hypelua.storage.backends.indexeddb import IndexedDBBackend
+
+    db = Database(await IndexedDBBackend.open(await _bridge(), "core-merge"))
+    db.create_index("people", "age")
+    db.batch([SetRun("people", [f"p{i:03d}" for i in range(200)], [{"age": i % 50} for i in range(200)]),
+              {"type": "set", "table": "people", "key": "big", "value": {"age": 7, "pad": "x" * 3000}}],
+             json_values=True)
+    docs = db.backend._docs["people"]
+    assert docs._pending  # the batch left its index entries pending
+    await db.flush()
+    assert not docs._pending and docs._new_keys  # merged while IndexedDB committed; key order waits
+    q = {"field": "age", "operator": "=", "value": 7, "limit": 3}
+    assert [k for k, _ in db.query("people", q)] == ["big", "p007", "p057"]
+    assert [k for k, _ in db.query("people", {"limit": 2})] == ["big", "p000"]  # key order merged on demand
+    db2 = Database(await IndexedDBBackend.open(await _bridge(), "core-merge"))
+    assert [k for k, _ in db2.query("people", q)] == ["big", "p007", "p057"]
+    assert db2.get("people", "big")["pad"] == "x" * 3000  # compressed record, commitColumns path
+
+
 async def test_indexeddb_rollback_is_not_written() -> None:
     from hypelua.storage import Database
     from hypelua.storage.backends.indexeddb import IndexedDBBackend

@@ -35,6 +35,8 @@ from .memory import MemoryBackend
 
 #: codec value the bridge reads as "delete"
 DELETE = -1
+#: record data types that fit in a JSON text (bytes of compressed records do not)
+_TEXT_TYPES = frozenset((str, type(None)))
 
 #: per table: key -> record, or None for a delete
 _Pending = dict[str, dict[Key, Record | None]]
@@ -200,19 +202,13 @@ class IndexedDBBackend(MemoryBackend):
         keys: list[Key] = []
         codecs: list[int] = []
         datas: list[str | bytes | None] = []
-        text_only = True
         for table, writes in ops.items():
-            tables.extend([table] * len(writes))
+            records = list(writes.values())
+            tables.extend([table] * len(records))
             keys.extend(writes)
-            for record in writes.values():
-                if record is None:
-                    codecs.append(DELETE)
-                    datas.append(None)
-                else:
-                    codecs.append(record[0])
-                    datas.append(record[1])
-                    if type(record[1]) is not str:
-                        text_only = False
+            codecs.extend([DELETE if r is None else r[0] for r in records])
+            datas.extend([None if r is None else r[1] for r in records])
+        text_only = _TEXT_TYPES.issuperset(map(type, datas))
         try:
             if text_only:  # one JSON string crosses to JS: far cheaper than converting four lists
                 # as UTF-8 bytes: converting a long str into a JS string costs far more than a memcpy
