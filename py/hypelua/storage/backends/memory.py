@@ -173,14 +173,9 @@ class MemoryBackend(StorageBackend):
 
     # --------------------------------------------------------------- queries
     def query(self, query: Query) -> tuple[list[tuple[Key, Any]], str | None]:
-        self._check()
-        docs = self._docs.get(query.table)
-        if docs is None:
-            return [], None
-        page, cursor = docs.execute(query)
-        rows = self._tables[query.table]
+        rows, cursor = self.query_records(query)
         # fresh values from the records: callers may mutate what they get
-        return [(key, decode_record(rows[key])) for key, _ in page], cursor
+        return [(key, decode_record(record)) for key, record in rows], cursor
 
     def query_records(self, query: Query) -> tuple[list[tuple[Key, Record]], str | None]:
         """Rows as their stored records (no decoding): every row that is in the
@@ -230,23 +225,20 @@ class MemoryBackend(StorageBackend):
                     docs.create_index(name, tuple(definition["fields"]), bool(definition["unique"]))
             elif kind == "rows":
                 _, table, keys, old_records, old_docs = entry
-                rows, docs = self._tables[table], self._docs[table]
                 for i in range(len(keys) - 1, -1, -1):
-                    key, old_record = keys[i], old_records[i]
-                    if old_record is _MISSING:
-                        rows.pop(key, None)
-                    else:
-                        rows[key] = old_record
-                    docs.restore(key, old_docs[i])
+                    self._restore_row(table, keys[i], old_records[i], old_docs[i])
             else:
-                _, table, key, old_record, old_doc = entry
-                rows = self._tables[table]
-                if old_record is _MISSING:
-                    rows.pop(key, None)
-                else:
-                    rows[key] = old_record
-                self._docs[table].restore(key, old_doc)
+                self._restore_row(*entry[1:])
         self._undo.clear()
+
+    def _restore_row(self, table: str, key: Key, old_record: Any, old_doc: Any) -> None:
+        """Undo one row write: its record (``_MISSING``: absent) and its document."""
+        rows = self._tables[table]
+        if old_record is _MISSING:
+            rows.pop(key, None)
+        else:
+            rows[key] = old_record
+        self._docs[table].restore(key, old_doc)
 
     def close(self) -> None:
         self._closed = True
