@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import os
 import sys
+import time
 from collections.abc import Callable, Iterable
 
 from . import _errors
@@ -41,6 +42,111 @@ os = { time = os_.time, clock = os_.clock, date = os_.date, difftime = os_.difft
 package.loadlib, package.cpath = nil, ""
 package.searchers[3], package.searchers[4] = nil, nil
 """
+
+
+_WATCH_LUA = """
+-- The watch machinery (Runtime.watch): a count hook that calls the host's
+-- check() on the main thread and on every coroutine (coroutine.create and
+-- coroutine.wrap are replaced so new coroutines take the hook), and the
+-- user-visible pcall / xpcall / coroutine.resume / coroutine.wrap, which let a
+-- fired TIMEOUT or INTERRUPTED through instead of swallowing it: once fired,
+-- check() keeps raising until the host resets the deadline.
+local check = ...
+local create, resume, close, status = coroutine.create, coroutine.resume, coroutine.close, coroutine.status
+local sethook, getinfo, error, type, pcall, xpcall, sub =
+  debug.sethook, debug.getinfo, error, type, pcall, xpcall, string.sub
+local every, fired = 0, false
+
+-- The hook never interrupts the runtime's own Lua code (chunks "@hype/..." and
+-- "=(hype ...)"; user chunk names cannot take these forms): the error is raised
+-- at the next count event that lands in user code, so the event loop's or the
+-- test runner's state is never left half-updated.
+local function hook()
+  local src = getinfo(2, "S").source
+  local head = sub(src, 1, 6)
+  if head == "@hype/" or head == "=(hype" then return end
+  local ok, e = pcall(check)
+  if not ok then fired = true; error(e, 0) end
+end
+local function refire()
+  local ok, e = pcall(check)
+  if not ok then error(e, 0) end
+  fired = false -- the host reset its deadline meanwhile
+end
+local function hcreate(f)
+  local co = create(f)
+  if every > 0 then sethook(co, hook, "", every) end
+  return co
+end
+local function finish(ok, ...)
+  if not ok and fired then refire() end
+  return ok, ...
+end
+local function wrap_finish(co, ok, ...)
+  if ok then return ... end
+  if fired then refire() end
+  local e = ...
+  if status(co) == "dead" then
+    local closed, e2 = pcall(close, co) -- run its to-be-closed variables, like auxwrap
+    if not closed then e = e2 end
+  end
+  if type(e) == "string" and e ~= "not enough memory" then error(e, 2) end
+  error(e, 0)
+end
+local function hwrap(f)
+  local co = hcreate(f)
+  return function(...) return wrap_finish(co, resume(co, ...)) end
+end
+coroutine.create = hcreate
+return {
+  start = function(n)
+    every = n
+    if n > 0 then sethook(hook, "", n) else sethook() end
+  end,
+  reset = function() fired = false end,
+  -- user-visible replacements (installed in _G at the end of Runtime.__init__)
+  pcall = function(f, ...) return finish(pcall(f, ...)) end,
+  xpcall = function(f, h, ...) return finish(xpcall(f, h, ...)) end,
+  resume = function(co, ...) return finish(resume(co, ...)) end,
+  wrap = hwrap,
+  create = hcreate,
+  -- the plain functions, for the runtime's own Lua code (hype.test catches a
+  -- test's TIMEOUT and goes on with the next test)
+  raw = { pcall = pcall, xpcall = xpcall, resume = resume },
+}
+"""
+
+_WATCH_USER = """
+local W = ...
+pcall, xpcall, coroutine.resume, coroutine.wrap = W.pcall, W.xpcall, W.resume, W.wrap
+package.loaded["hype.watch"] = W
+"""
+
+
+def console_writer(stream: Any = None) -> Callable[[str], None]:
+    """A ``stdout`` callable for :class:`Runtime` writing to a text ``stream``
+    (default ``sys.stdout``, looked up at each call).
+
+    Lua strings that are not UTF-8 reach it as text with surrogate escapes
+    (``str(..., "surrogateescape")``); they are written to the stream's binary
+    buffer as the original bytes, so ``print("\\xff\\xfe")`` writes those two bytes.
+    """
+
+    def write(text: str) -> None:
+        out = stream if stream is not None else sys.stdout
+        try:
+            out.write(text)
+        except UnicodeEncodeError:
+            buffer = getattr(out, "buffer", None)
+            data = text.encode(getattr(out, "encoding", None) or "utf-8", "surrogateescape")
+            if buffer is None:
+                out.write(data.decode("utf-8", "replace"))
+                return
+            out.flush()
+            buffer.write(data)
+            buffer.flush()
+
+    return write
 
 
 def lua_dir() -> str:
@@ -111,7 +217,12 @@ class Runtime:
         if not isinstance(database, (str, os.PathLike)):
             self._attach(database)
         self.vm: LuaVM = open_vm(backend, max_memory=max_memory, **(vm_options or {}))
-        self._stdout = stdout or sys.stdout.write
+        self._stdout = stdout or console_writer()
+        self._deadline: float | None = None    # time.monotonic() limit of the watch hook
+        self._deadline_s: float | None = None
+        self._deadline_message: str | None = None
+        self._fired: HypeError | None = None   # TIMEOUT / INTERRUPTED raised by the hook, until reset
+        self._interrupted = False
         self._chunks: dict[str, str] = {}
         self._cache_dirty = False
         self._own_write = False
@@ -123,46 +234,74 @@ class Runtime:
         # --- extension point: runtime features (require, event loop, ...) install here ---
         self.loop = self._install_loop()
         __import__("hypelua.modules").modules.install_require(self)
+        # user code sees the pcall/xpcall/resume/wrap that let a fired deadline through
+        self.vm.execute(_WATCH_USER, self._watch_api, chunkname="=(hype watch)")
         for name in external_tables:
             self.define_global(name)
 
     def watch(self, *, deadline_s: float | None = None, every: int = 1_000_000) -> None:
         """Let the host interrupt Lua code that never returns (``while true do end``).
 
-        Installs a ``debug.sethook`` count hook on the main Lua thread (coroutines
-        created later by ``coroutine.create`` take it over; ``coroutine.wrap`` ones do
-        not) that calls into Python every ``every`` VM instructions.  There the
-        running chunk fails with ``TIMEOUT`` once ``deadline_s`` seconds have passed,
-        and with ``INTERRUPTED`` after Ctrl+C: in the main thread, SIGINT is routed
-        to a flag (a ``KeyboardInterrupt`` raised at an arbitrary point of a callback
-        could not be told apart from a Lua error).  Costs one bridge crossing per
-        ``every`` instructions.
+        Sets a ``debug.sethook`` count hook on the main Lua thread and on every
+        coroutine created afterwards (``coroutine.create`` *and* ``coroutine.wrap``)
+        that calls into Python every ``every`` VM instructions.  There the running
+        code fails with ``TIMEOUT`` once the deadline (``deadline_s`` seconds from
+        now; see :meth:`set_deadline`) has passed, and with ``INTERRUPTED`` after
+        Ctrl+C: in the main thread, SIGINT is routed to a flag (a ``KeyboardInterrupt``
+        raised at an arbitrary point of a callback could not be told apart from a
+        Lua error).  Once fired, the error cannot be swallowed: ``pcall``,
+        ``xpcall``, ``coroutine.resume`` and ``coroutine.wrap`` re-raise it until the
+        deadline is reset.  Costs one bridge crossing per ``every`` instructions.
+
+        The hook is removable by code that has ``debug.sethook`` (not sandboxed
+        code), and it cannot interrupt a single long call into C (e.g. a
+        pathological ``string.find`` pattern): ``hype run`` backs it with a
+        process-level watchdog for that.
         """
         import signal
         import threading
-        import time
-
-        limit = None if deadline_s is None else time.monotonic() + deadline_s
-        interrupted: list[bool] = []
-
-        def on_sigint(signum: int, frame: object) -> None:
-            interrupted.append(True)
 
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            def on_sigint(signum: int, frame: object) -> None:
+                self._interrupted = True
+
             signal.signal(signal.SIGINT, on_sigint)
+        self.set_deadline(deadline_s)
+        self.vm.call(self._watch_api["start"], int(every))
 
-        def check() -> None:
-            if interrupted:
-                interrupted.clear()
-                raise HypeError("interrupted (Ctrl+C)", code="INTERRUPTED", suggestion="")
-            if limit is not None and time.monotonic() > limit:
-                raise HypeError(f"the script ran longer than {deadline_s} s", code="TIMEOUT",
-                                details={"timeout_s": deadline_s},
-                                suggestion="Look for a loop that never ends, or raise --timeout.")
+    def set_deadline(self, seconds: float | None, *, message: str | None = None) -> None:
+        """Arm (or with None, disarm) the deadline of the watch hook (see :meth:`watch`).
 
-        self.vm.execute("local check, every = ... debug.sethook(function() check() end, '', every)",
-                        self.vm.register(None, check), every, chunkname="=(hype watch)")
+        Args:
+            seconds: the running code fails with ``TIMEOUT`` once this many seconds
+                (wall clock, from now) have passed; None: no deadline.
+            message: the error message (default: "the script ran longer than N s").
+        Also clears a fired ``TIMEOUT``/``INTERRUPTED``, so code can run again
+        (``hype test`` arms one deadline per test).
+        """
+        self._deadline = None if seconds is None else time.monotonic() + float(seconds)
+        self._deadline_s = seconds
+        self._deadline_message = message
+        if self._fired is not None:
+            self._fired = None
+            self.vm.call(self._watch_api["reset"])
+
+    def _watch_check(self) -> None:
+        """Called by the count hook (and to re-raise): raises the fired error, if any."""
+        fired = self._fired
+        if fired is None:
+            if self._interrupted:
+                self._interrupted = False
+                fired = HypeError("interrupted (Ctrl+C)", code="INTERRUPTED", suggestion="")
+            elif self._deadline is not None and time.monotonic() > self._deadline:
+                fired = HypeError(self._deadline_message or f"the script ran longer than {self._deadline_s} s",
+                                  code="TIMEOUT", details={"timeout_s": self._deadline_s},
+                                  suggestion="Look for a loop that never ends, or raise the timeout.")
+            else:
+                return
+            self._fired = fired
+        raise fired.with_traceback(None)
 
     @property
     def database(self) -> Database:
@@ -201,7 +340,11 @@ class Runtime:
         self._compiles: LuaFunction = api["compiles"]
         self._encode: LuaFunction = api["encode"]
         write = self._stdout
-        vm.register("__hype_write", lambda text: write(text) and None)
+
+        def print_(text: str | bytes) -> None:
+            write(text if type(text) is str else text.decode("utf-8", "surrogateescape"))
+
+        vm.register("__hype_write", print_)
         vm.execute(
             """
             local write, select, tostring, concat = __hype_write, select, tostring, table.concat
@@ -214,20 +357,10 @@ class Runtime:
             """,
             chunkname="=(hype boot)",
         )
-        # a debug hook is per coroutine in Lua: new coroutines take their creator's
-        # hook, so watch() reaches code running inside the event loop's coroutines
-        vm.execute(
-            """
-            local create, gethook, sethook = coroutine.create, debug.gethook, debug.sethook
-            coroutine.create = function(f)
-              local co = create(f)
-              local hook, mask, count = gethook()
-              if hook then sethook(co, hook, mask, count) end
-              return co
-            end
-            """,
-            chunkname="=(hype boot)",
-        )
+        # the watch machinery (see watch()): coroutine.create is replaced before the
+        # event loop is installed, so the loop's coroutines take the watch hook too
+        (self._watch_api,) = vm.execute(_WATCH_LUA, vm.register(None, self._watch_check),
+                                        chunkname="=(hype watch)")
         # existing tables become globals when first named (the database opens then)
         vm.execute(
             """
