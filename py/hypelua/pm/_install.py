@@ -375,8 +375,11 @@ def add_dependencies(project: str | Path, specs: list[str], *, dev: bool = False
 
 
 def plan_add(project: str | Path, specs: list[str], *, dev: bool = False,
-             registry: FileRegistry | HttpRegistry | str | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+             registry: FileRegistry | HttpRegistry | str | None = None,
+             base_raw: dict[str, Any] | None = None) -> tuple[dict[str, str], dict[str, Any]]:
     """The ``hype.json`` object with ``name[@range]`` entries added (nothing is written).
+
+    ``base_raw``: the manifest object to start from (default: ``<project>/hype.json``).
 
     Returns:
         ``(added name -> range, new raw manifest object)``.
@@ -389,7 +392,7 @@ def plan_add(project: str | Path, specs: list[str], *, dev: bool = False,
     from ._semver import check_range
 
     project = Path(project)
-    m = load_manifest(project)
+    m = load_manifest(project) if base_raw is None else validate(base_raw, project / MANIFEST)
     reg = open_registry(registry) if registry is None or isinstance(registry, str) else registry
     key = "devDependencies" if dev else "dependencies"
     other = "dependencies" if dev else "devDependencies"
