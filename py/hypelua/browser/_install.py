@@ -5,7 +5,9 @@ Same code as ``hype install`` for everything but the network: resolution is
 :func:`resolve_tree_async`), integrity is :func:`hypelua.pm._tarball.verify` (SRI sha512),
 extraction and the atomic swap of ``hype_modules`` are :func:`hypelua.pm._install.swap_in`
 (:func:`hypelua.pm.safe_extract`: the same hostile-path checks), the lock file is
-:mod:`hypelua.pm._lockfile`.  ``hype.json`` edits are :func:`hypelua.pm.add_dependencies`.
+:mod:`hypelua.pm._lockfile` (validated by :func:`hypelua.pm._lockfile.check_packages`), documents are
+checked by :func:`hypelua.pm._registry.parse_document` (size, nesting, every name/version/range/URL).
+``hype.json`` edits are :func:`hypelua.pm._install.plan_add`, written only after a successful install.
 
 ``http_get(url) -> (status, body bytes)`` is pluggable: ``pyodide.http.pyfetch`` in
 the worker (CORS: the registry must allow the page's origin, see
