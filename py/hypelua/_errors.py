@@ -238,3 +238,28 @@ class UniqueViolation(StorageError):
 
     default_code = "UNIQUE_VIOLATION"
     default_suggestion = "Use a different value for the indexed fields, or delete the conflicting row first."
+
+
+class RegistryDocumentError(RegistryError):
+    """A package document from a registry (HTTP or ``file:``) is malformed or hostile:
+    an invalid package or dependency name, version, range or tarball URL, or a
+    document over the size/nesting limits (``details["field"]``, ``details["value"]``)."""
+
+    default_code = "REGISTRY_DOCUMENT_INVALID"
+    default_suggestion = "Do not install from this registry; report the package to the registry owner."
+
+
+class UnsafeInstallPathError(PackageError):
+    """An install path (from a registry document or ``hype-lock.json``) would resolve
+    outside ``<project>/hype_modules/`` (``details["path"]``); nothing was written."""
+
+    default_code = "UNSAFE_INSTALL_PATH"
+    default_suggestion = "Do not install this package; check hype-lock.json and the registry for hostile names."
+
+
+class LimitExceededError(PackageError):
+    """A request, document or tree is over a size limit of the package manager
+    (``details["limit"]``, ``details["size"]``)."""
+
+    default_code = "LIMIT_EXCEEDED"
+    default_suggestion = "Make the package smaller (fewer or smaller files, fewer dependencies)."

@@ -5,7 +5,9 @@ Same code as ``hype install`` for everything but the network: resolution is
 :func:`resolve_tree_async`), integrity is :func:`hypelua.pm._tarball.verify` (SRI sha512),
 extraction and the atomic swap of ``hype_modules`` are :func:`hypelua.pm._install.swap_in`
 (:func:`hypelua.pm.safe_extract`: the same hostile-path checks), the lock file is
-:mod:`hypelua.pm._lockfile`.  ``hype.json`` edits are :func:`hypelua.pm.add_dependencies`.
+:mod:`hypelua.pm._lockfile` (validated by :func:`hypelua.pm._lockfile.check_packages`), documents are
+checked by :func:`hypelua.pm._registry.parse_document` (size, nesting, every name/version/range/URL).
+``hype.json`` edits are :func:`hypelua.pm._install.plan_add`, written only after a successful install.
 
 ``http_get(url) -> (status, body bytes)`` is pluggable: ``pyodide.http.pyfetch`` in
 the worker (CORS: the registry must allow the page's origin, see
@@ -14,12 +16,11 @@ the worker (CORS: the registry must allow the page's origin, see
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from .._errors import HypeError, RegistryError, ResolutionError
+from .._errors import HypeError, RegistryError
 
 HttpGet = Callable[[str], Awaitable[tuple[int, bytes]]]
 
@@ -71,20 +72,13 @@ class AsyncRegistry:
         """The package document.  Raises ``PACKAGE_NOT_FOUND`` (404), :class:`RegistryError`."""
         if name in self.docs:
             return self.docs[name]
-        from ..pm._registry import encode_name
+        from ..pm._manifest import check_name
+        from ..pm._registry import encode_name, parse_document
 
+        check_name(name)
         status, body = await self._request(f"{self.url}/{encode_name(name)}")
-        if status == 404:
-            raise ResolutionError(f"package {name!r} not found in registry {self.url}", code="PACKAGE_NOT_FOUND",
-                                  details={"name": name, "registry": self.url})
-        if status != 200:
-            raise RegistryError(f"registry answered {status} for {name!r}", details={"status": status})
-        try:
-            doc = json.loads(body)
-        except ValueError:
-            raise RegistryError(f"registry sent invalid JSON for {name!r}") from None
-        if not isinstance(doc, dict) or not isinstance(doc.get("versions"), dict):
-            raise RegistryError(f"registry sent a malformed document for {name!r}")
+        # the same checks as hype install: 16 MiB, 64 levels, every name/version/range/URL validated
+        doc = parse_document(name, status, body, self.url)
         self.docs[name] = doc
         return doc
 
@@ -153,62 +147,58 @@ async def install_async(project: str | Path, specs: list[str] | None = None, *, 
         ``{"added": {name: range}, "packages": {install path: lock entry}, "fetched": n,
         "changed": bool, "lock_written": bool}``.
     Raises:
-        ManifestError, ResolutionError, RegistryError, IntegrityError, UnsafeTarballError.
+        ManifestError, ResolutionError, RegistryError (``RegistryDocumentError``), IntegrityError,
+        UnsafeTarballError, UnsafeInstallPathError, LimitExceededError.
     """
-    from ..pm._install import INSTALLED, MODULES, add_dependencies, parse_spec, swap_in
-    from ..pm._lockfile import LOCKFILE, dumps, make_lock, matches, package_name, read_lock
-    from ..pm._manifest import MANIFEST, atomic_write, check_name, load_manifest
+    from ..pm._install import INSTALLED, MODULES, parse_spec, plan_add, swap_in
+    from ..pm._lockfile import LOCKFILE, check_packages, dumps, make_lock, matches, package_name, read_lock
+    from ..pm._manifest import MANIFEST, atomic_write, check_name, load_manifest, save_manifest, validate
     from ..pm._tarball import verify
 
     root = Path(project)
     reg = AsyncRegistry(registry, http_get)
     manifest_path = root / MANIFEST
-    original = manifest_path.read_text("utf-8") if manifest_path.is_file() else None
-    try:
-        if original is None:
-            atomic_write(manifest_path, json.dumps({"name": "project", "version": "0.0.0"}, indent=2) + "\n")
-        added: dict[str, str] = {}
-        if specs:
-            for spec in specs:
-                name, _ = parse_spec(str(spec))
-                check_name(name, str(spec))
-                await reg.document(name)
-            added = add_dependencies(root, [str(s) for s in specs], dev=dev,
-                                     registry=_Prefetched(reg.url, reg.docs))  # type: ignore[arg-type]
-        manifest = load_manifest(root)
-        deps, devd = manifest.dependencies, manifest.dev_dependencies
-        lock = read_lock(root)
-        if lock is not None and matches(lock, deps, devd):
-            packages = lock["packages"]
-        else:
+    raw: dict[str, Any] | None = None if manifest_path.is_file() else {"name": "project", "version": "0.0.0"}
+    # nothing below writes hype.json, hype-lock.json or hype_modules until every check passed
+    added: dict[str, str] = {}
+    if specs:
+        for spec in specs:
+            name, _ = parse_spec(str(spec))
+            check_name(name, str(spec))
+            await reg.document(name)
+        added, raw = plan_add(root, [str(s) for s in specs], dev=dev, base_raw=raw,
+                              registry=_Prefetched(reg.url, reg.docs))  # type: ignore[arg-type]
+    manifest = load_manifest(root) if raw is None else validate(raw, manifest_path)
+    deps, devd = manifest.dependencies, manifest.dev_dependencies
+    lock = read_lock(root)
+    if lock is not None and matches(lock, deps, devd):
+        packages = lock["packages"]
+    else:
+        if progress:
+            progress("resolve", 0, 1)
+        preferred = {k: v["version"] for k, v in (lock or {}).get("packages", {}).items()}
+        packages = await resolve_tree_async(deps, devd, reg, preferred)
+    check_packages(packages)
+    text = dumps(make_lock(manifest.name, manifest.version, deps, devd, packages))
+    marker = dumps({"packages": packages})
+    modules = root / MODULES
+    installed = modules / INSTALLED
+    changed = not (modules.is_dir() and installed.is_file() and installed.read_text("utf-8") == marker
+                   and all((root / p).is_dir() for p in packages))
+    fetched = 0
+    if changed:
+        blobs: dict[str, bytes] = {}
+        for i, (path, entry) in enumerate(packages.items()):
+            data = await reg.tarball(entry["resolved"])
+            verify(data, entry["integrity"],
+                   what=f"{package_name(path)}@{entry['version']} ({entry['resolved']})")
+            blobs[path] = data
+            fetched += 1
             if progress:
-                progress("resolve", 0, 1)
-            preferred = {k: v["version"] for k, v in (lock or {}).get("packages", {}).items()}
-            packages = await resolve_tree_async(deps, devd, reg, preferred)
-        text = dumps(make_lock(manifest.name, manifest.version, deps, devd, packages))
-        marker = dumps({"packages": packages})
-        modules = root / MODULES
-        installed = modules / INSTALLED
-        changed = not (modules.is_dir() and installed.is_file() and installed.read_text("utf-8") == marker
-                       and all((root / p).is_dir() for p in packages))
-        fetched = 0
-        if changed:
-            blobs: dict[str, bytes] = {}
-            for i, (path, entry) in enumerate(packages.items()):
-                data = await reg.tarball(entry["resolved"])
-                verify(data, entry["integrity"],
-                       what=f"{package_name(path)}@{entry['version']} ({entry['resolved']})")
-                blobs[path] = data
-                fetched += 1
-                if progress:
-                    progress("fetch", i + 1, len(packages))
-            swap_in(root, packages, blobs, progress, marker)
-    except BaseException:
-        if original is None:
-            manifest_path.unlink(missing_ok=True)
-        elif manifest_path.read_text("utf-8") != original:
-            atomic_write(manifest_path, original)
-        raise
+                progress("fetch", i + 1, len(packages))
+        swap_in(root, packages, blobs, progress, marker)
+    if raw is not None:
+        save_manifest(root, raw)
     lock_path = root / LOCKFILE
     lock_written = not lock_path.is_file() or lock_path.read_text("utf-8") != text
     if lock_written:

@@ -4,7 +4,8 @@ One hop to each piece: :mod:`._manifest` (hype.json), :mod:`._semver` (npm range
 :mod:`._install` (resolution with nested installs, atomic install), :mod:`._lockfile`,
 :mod:`._tarball` (pack, SRI integrity, safe extraction), :mod:`._cache` (offline cache),
 :mod:`._registry` (protocol, file and HTTP clients), :mod:`._server` (``hype registry serve``),
-:mod:`._cli` (subcommands).  Nothing here is imported by ``hype run``.
+:mod:`._cli` (subcommands), :mod:`._limits` (size/nesting limits and the bounded JSON reader).
+Nothing here is imported by ``hype run``.
 """
 
 from __future__ import annotations

@@ -82,13 +82,13 @@ def _cmd_init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _do_install(args: argparse.Namespace, project: Path) -> int:
+def _do_install(args: argparse.Namespace, project: Path, manifest_raw: dict[str, Any] | None = None) -> int:
     from ._install import install
 
     progress = _Progress(sys.stderr.isatty() and not args.silent)
     try:
         res = install(project, registry=args.registry, frozen=args.frozen_lockfile,
-                      production=args.production, progress=progress)
+                      production=args.production, progress=progress, manifest_raw=manifest_raw)
     finally:
         progress.stop()
     if not res.changed:
@@ -104,26 +104,29 @@ def _cmd_install(args: argparse.Namespace) -> int:
         if args.packages:
             if args.frozen_lockfile:
                 raise HypeError("cannot add packages with --frozen-lockfile", code="LOCKFILE_OUT_OF_DATE")
-            from ._install import add_dependencies
+            from ._install import plan_add
 
-            added = add_dependencies(project, args.packages, dev=args.save_dev, registry=args.registry)
+            added, raw = plan_add(project, args.packages, dev=args.save_dev, registry=args.registry)
+            status = _do_install(args, project, raw)  # hype.json is written only after a successful install
             for n, r in added.items():
                 print(f"+ {n}@{r}")
+            return status
         return _do_install(args, project)
     except HypeError as exc:
         return _fail(exc)
 
 
 def _cmd_uninstall(args: argparse.Namespace) -> int:
-    from ._install import remove_dependencies
+    from ._install import plan_remove
 
     try:
-        removed = remove_dependencies(args.dir, args.packages)
-        for n in removed:
-            print(f"- {n}")
+        removed, raw = plan_remove(args.dir, args.packages)
         args.frozen_lockfile = False
         args.production = False
-        return _do_install(args, Path(args.dir))
+        status = _do_install(args, Path(args.dir), raw)
+        for n in removed:
+            print(f"- {n}")
+        return status
     except HypeError as exc:
         return _fail(exc)
 

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .._errors import LockfileError, ResolutionError
+from .._errors import LimitExceededError, LockfileError, ResolutionError, UnsafeInstallPathError
 from ._cache import TarballCache
-from ._lockfile import LOCKFILE, dumps, make_lock, matches, package_name, read_lock
-from ._manifest import Manifest, atomic_write, load_manifest
+from ._limits import MAX_TREE_DEPTH, MAX_TREE_PACKAGES
+from ._lockfile import LOCKFILE, check_packages, dumps, install_path_names, make_lock, matches, package_name, read_lock
+from ._manifest import MANIFEST, Manifest, atomic_write, is_valid_name, load_manifest, validate
 from ._registry import FileRegistry, HttpRegistry, fetch, open_registry
 from ._semver import max_satisfying, parse_range, satisfies
 
@@ -75,11 +76,12 @@ class _Docs:
     def get(self, name: str) -> dict[str, Any]:
         doc = self.docs.get(name)
         if doc is None:
-            doc = self.registry.document(name)
+            doc = self.registry.document(name)  # validated by the registry client (validate_document)
             if not isinstance(doc, dict) or not isinstance(doc.get("versions"), dict):
-                from .._errors import RegistryError
+                from .._errors import RegistryDocumentError
 
-                raise RegistryError(f"registry sent a malformed document for {name!r}")
+                raise RegistryDocumentError(f"registry sent a malformed document for {name!r}",
+                                            details={"name": name})
             self.docs[name] = doc
         return doc
 
@@ -96,9 +98,12 @@ def resolve_tree(deps: dict[str, str], dev: dict[str, str], registry: FileRegist
         install path -> ``{"version", "resolved", "integrity", "dependencies"[, "dev"]}``.
     Raises:
         ResolutionError: ``PACKAGE_NOT_FOUND``, ``NO_MATCHING_VERSION``, ``INVALID_RANGE``.
-        RegistryError: the registry failed.
+        UnsafeInstallPathError: a dependency name that is not a valid package name (at any depth).
+        LimitExceededError: ``TREE_TOO_LARGE`` -- over 10,000 packages or nested over 32 deep.
+        RegistryError: the registry failed (``RegistryDocumentError``: a hostile document).
     """
     docs = _Docs(registry)
+    count = 0
     preferred = preferred or {}
     root = _Node("", "", "", None)
     wanted = {**dev, **deps}
@@ -106,12 +111,28 @@ def resolve_tree(deps: dict[str, str], dev: dict[str, str], registry: FileRegist
     while queue:
         node, items = queue.popleft()
         for name, rng in items:
+            if not is_valid_name(name):
+                shown = name[:100] if isinstance(name, str) else repr(name)[:100]
+                raise UnsafeInstallPathError(
+                    f"invalid dependency name {shown!r}" + (f" (required by {node.name}@{node.version})"
+                                                            if node.name else ""),
+                    details={"name": shown, "required_by": node.name or None, "reason": "invalid package name"})
+            if not isinstance(rng, str):
+                raise ResolutionError(f"the range of {name!r} is not a string", code="INVALID_RANGE",
+                                      details={"name": name})
             parse_range(rng)
             found = _lookup(node, name)
             if found is not None and satisfies(found.version, rng):
                 continue
             target = root if found is None else node
             path = f"{target.path}/{MODULES}/{name}" if target.path else f"{MODULES}/{name}"
+            count += 1
+            if count > MAX_TREE_PACKAGES or path.count(f"/{MODULES}/") >= MAX_TREE_DEPTH:
+                raise LimitExceededError(
+                    f"the dependency tree has more than {MAX_TREE_PACKAGES} packages or nests deeper than "
+                    f"{MAX_TREE_DEPTH}", code="TREE_TOO_LARGE",
+                    details={"packages": count, "path": path[:300], "limit": MAX_TREE_PACKAGES,
+                             "depth_limit": MAX_TREE_DEPTH})
             doc = docs.get(name)
             versions = doc["versions"]
             version = preferred.get(path)
@@ -193,7 +214,8 @@ def _fetch_verified(entry: dict[str, Any], path: str, cache: TarballCache,
 
 def install(project: str | Path = ".", *, registry: FileRegistry | HttpRegistry | str | None = None,
             frozen: bool = False, production: bool = False, cache: TarballCache | None = None,
-            progress: Callable[[str, int, int], None] | None = None) -> InstallResult:
+            progress: Callable[[str, int, int], None] | None = None,
+            manifest_raw: dict[str, Any] | None = None) -> InstallResult:
     """Install the dependencies of ``<project>/hype.json`` into ``<project>/hype_modules``.
 
     Uses ``hype-lock.json`` as is when it matches ``hype.json`` (no registry
@@ -207,14 +229,18 @@ def install(project: str | Path = ".", *, registry: FileRegistry | HttpRegistry 
         production: skip ``devDependencies`` (the lock still records them).
         cache: offline cache (default ``$HYPE_HOME/cache``).
         progress: ``progress(phase, done, total)`` callback (phases ``resolve``, ``fetch``, ``extract``).
+        manifest_raw: a new ``hype.json`` object to install instead of the file's (``hype install PKG``,
+            ``hype uninstall PKG``): it is written to ``hype.json`` only once the install succeeded.
     Returns:
         :class:`InstallResult`.
     Raises:
-        ManifestError, LockfileError, ResolutionError, RegistryError,
-        IntegrityError, UnsafeTarballError (then ``hype_modules`` is untouched).
+        ManifestError, LockfileError, ResolutionError, RegistryError, LimitExceededError,
+        IntegrityError, UnsafeTarballError, UnsafeInstallPathError (then ``hype_modules``,
+        ``hype.json`` and ``hype-lock.json`` are untouched).
     """
     project = Path(project).resolve()
-    manifest: Manifest = load_manifest(project)
+    manifest: Manifest = load_manifest(project) if manifest_raw is None \
+        else validate(manifest_raw, project / MANIFEST)
     reg = open_registry(registry) if registry is None or isinstance(registry, str) else registry
     cache = cache or TarballCache()
     lock = read_lock(project)
@@ -233,6 +259,7 @@ def install(project: str | Path = ".", *, registry: FileRegistry | HttpRegistry 
         packages = resolve_tree(deps, dev, reg, preferred)
         if progress:
             progress("resolve", 1, 1)
+    check_packages(packages)
     new_lock = make_lock(manifest.name, manifest.version, deps, dev, packages)
     text = dumps(new_lock)
     wanted = {k: v for k, v in packages.items() if not (production and v.get("dev"))}
@@ -245,6 +272,10 @@ def install(project: str | Path = ".", *, registry: FileRegistry | HttpRegistry 
         result.changed = False
     else:
         _materialise(project, wanted, reg, cache, result, progress, marker)
+    if manifest_raw is not None:
+        from ._manifest import save_manifest
+
+        save_manifest(project, manifest_raw)
     lock_path = project / LOCKFILE
     if not frozen and (not lock_path.is_file() or lock_path.read_text("utf-8") != text):
         atomic_write(lock_path, text)
@@ -275,18 +306,39 @@ def swap_in(project: Path, packages: dict[str, dict[str, Any]], blobs: dict[str,
     into a staging directory and swap it in as ``<project>/hype_modules`` (two renames).
 
     The browser installer (:mod:`hypelua.browser._install`) fetches asynchronously and calls this too.
+    Every install path is checked before anything is written: a valid path
+    (:func:`hypelua.pm._lockfile.install_path_names`) that stays inside
+    ``<project>/hype_modules/`` lexically and inside the staging directory once
+    resolved (``realpath``).
     Raises:
-        UnsafeTarballError: a hostile tarball (``hype_modules`` is untouched).
+        UnsafeTarballError: a hostile tarball.  UnsafeInstallPathError: a hostile install path.
+        (``hype_modules`` is untouched either way.)
     """
     from ._tarball import safe_extract
 
+    check_packages(packages)
+    final = os.path.join(os.path.realpath(project), MODULES)
+    for path in packages:
+        names = install_path_names(path)
+        lexical = os.path.normpath(os.path.join(final, *path.split("/")[1:]))
+        if names is None or not lexical.startswith(final + os.sep):
+            raise UnsafeInstallPathError(f"refusing install path {path[:300]!r}: outside {MODULES}/",
+                                         details={"path": path[:300], "reason": "outside hype_modules"})
     total = len(packages)
     tmp = Path(tempfile.mkdtemp(prefix=".hype_modules.tmp-", dir=project))
     try:
         staged = tmp / MODULES
         staged.mkdir()
+        staged_real = os.path.realpath(staged)
+        targets: dict[str, str] = {}
+        for path in packages:
+            target = os.path.realpath(os.path.join(staged_real, *path.split("/")[1:]))
+            if os.path.commonpath([staged_real, target]) != staged_real or target == staged_real:
+                raise UnsafeInstallPathError(f"refusing install path {path[:300]!r}: it resolves outside {MODULES}/",
+                                             details={"path": path[:300], "reason": "resolves outside hype_modules"})
+            targets[path] = target
         for i, path in enumerate(sorted(packages, key=lambda p: (p.count("/"), p))):
-            safe_extract(blobs[path], staged / path[len(MODULES) + 1:])
+            safe_extract(blobs[path], targets[path])
             if progress:
                 progress("extract", i + 1, total)
         (staged / INSTALLED).write_text(marker, "utf-8")
@@ -309,15 +361,38 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 def add_dependencies(project: str | Path, specs: list[str], *, dev: bool = False,
                      registry: FileRegistry | HttpRegistry | str | None = None) -> dict[str, str]:
-    """Add ``name[@range]`` entries to ``hype.json`` (a bare name saves ``^<latest>``).
+    """Add ``name[@range]`` entries to ``hype.json`` (a bare name saves ``^<latest>``) without installing.
 
+    ``hype install PKG`` uses :func:`plan_add` and :func:`install` instead, so that a
+    refused install leaves ``hype.json`` unchanged.
     Returns the added name -> range.  Raises ManifestError, ResolutionError, RegistryError.
     """
-    from ._manifest import check_name, save_manifest
+    from ._manifest import save_manifest
+
+    added, raw = plan_add(project, specs, dev=dev, registry=registry)
+    save_manifest(project, raw)
+    return added
+
+
+def plan_add(project: str | Path, specs: list[str], *, dev: bool = False,
+             registry: FileRegistry | HttpRegistry | str | None = None,
+             base_raw: dict[str, Any] | None = None) -> tuple[dict[str, str], dict[str, Any]]:
+    """The ``hype.json`` object with ``name[@range]`` entries added (nothing is written).
+
+    ``base_raw``: the manifest object to start from (default: ``<project>/hype.json``).
+
+    Returns:
+        ``(added name -> range, new raw manifest object)``.
+    Raises:
+        ManifestError, ResolutionError, RegistryError.
+    """
+    import copy
+
+    from ._manifest import check_name
     from ._semver import check_range
 
     project = Path(project)
-    m = load_manifest(project)
+    m = load_manifest(project) if base_raw is None else validate(base_raw, project / MANIFEST)
     reg = open_registry(registry) if registry is None or isinstance(registry, str) else registry
     key = "devDependencies" if dev else "dependencies"
     other = "dependencies" if dev else "devDependencies"
@@ -337,23 +412,32 @@ def add_dependencies(project: str | Path, specs: list[str], *, dev: bool = False
                 raise ResolutionError(f"no version of {name!r} matches {rng!r}",
                                       details={"name": name, "range": rng, "available": sorted(doc["versions"])})
         added[name] = rng
-    raw = m.raw
+    raw = copy.deepcopy(m.raw)
     section = dict(raw.get(key) or {})
     section.update(added)
     raw[key] = dict(sorted(section.items()))
     if isinstance(raw.get(other), dict):
         for name in added:
             raw[other].pop(name, None)
-    save_manifest(project, raw)
-    return added
+    validate(raw, project / MANIFEST)
+    return added, raw
 
 
 def remove_dependencies(project: str | Path, names: list[str]) -> list[str]:
-    """Remove names from ``dependencies`` and ``devDependencies``; returns the names removed."""
+    """Remove names from ``dependencies`` and ``devDependencies`` of ``hype.json`` (written now);
+    returns the names removed.  ``hype uninstall`` uses :func:`plan_remove` and :func:`install`."""
     from ._manifest import save_manifest
 
-    m = load_manifest(project)
-    raw = m.raw
+    removed, raw = plan_remove(project, names)
+    save_manifest(project, raw)
+    return removed
+
+
+def plan_remove(project: str | Path, names: list[str]) -> tuple[list[str], dict[str, Any]]:
+    """``(names removed, the hype.json object without them)``; nothing is written.  Raises ManifestError."""
+    import copy
+
+    raw = copy.deepcopy(load_manifest(project).raw)
     removed = []
     for key in ("dependencies", "devDependencies"):
         section = raw.get(key)
@@ -361,8 +445,7 @@ def remove_dependencies(project: str | Path, names: list[str]) -> list[str]:
             for n in names:
                 if section.pop(n, None) is not None:
                     removed.append(n)
-    save_manifest(project, raw)
-    return removed
+    return removed, raw
 
 
 def tree_lines(project: str | Path) -> list[str]:
@@ -374,7 +457,7 @@ def tree_lines(project: str | Path) -> list[str]:
         lines.append("(no hype-lock.json: run 'hype install')")
         return lines
     for path, entry in sorted(lock["packages"].items()):
-        depth = path.count(f"{MODULES}/") - 1
+        depth = len(install_path_names(path) or [path]) - 1
         present = (Path(project) / path).is_dir()
         flag = "" if present else "  (missing: run 'hype install')"
         dev = " (dev)" if entry.get("dev") else ""

@@ -7,6 +7,7 @@ naming the field.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from .._errors import ManifestError
+from ._limits import MAX_DEPENDENCIES, MAX_DESCRIPTION_LENGTH, MAX_MANIFEST_BYTES, MAX_NAME_LENGTH, loads_bounded
 
 MANIFEST = "hype.json"
 NAME_RE = re.compile(r"^(?:@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$")
+#: names that would be confused with the install layout (npm refuses ``node_modules`` and ``favicon.ico`` too)
+RESERVED_NAMES = frozenset({"hype_modules", "node_modules", "favicon.ico"})
 _DEP_FIELDS = ("dependencies", "devDependencies")
 
 
@@ -47,12 +51,25 @@ class Manifest:
                                     details={"field": key, "path": str(self.path)})
 
 
+def is_valid_name(name: Any) -> bool:
+    """True for a valid package name (see :func:`check_name`); never raises."""
+    return (isinstance(name, str) and 0 < len(name) <= MAX_NAME_LENGTH and NAME_RE.match(name) is not None
+            and name.rsplit("/", 1)[-1] not in RESERVED_NAMES)
+
+
 def check_name(name: Any, where: str = "name") -> str:
     """Validate a package name (npm rules: lowercase, ``[a-z0-9._-]``, optional ``@scope/``, ≤ 214 chars).
 
+    The first character of the name (and of the scope) is a letter or digit, so
+    a name is never ``.``/``..``, never starts with ``.`` or ``_``, and holds no
+    path separator but the one after ``@scope``; ``hype_modules``,
+    ``node_modules`` and ``favicon.ico`` are reserved.  Every name used as a
+    path (from ``hype.json``, a registry document or ``hype-lock.json``) goes
+    through this check.
+
     Returns the name.  Raises :class:`ManifestError` (``details["field"] = where``).
     """
-    if not isinstance(name, str) or len(name) > 214 or not NAME_RE.match(name):
+    if not is_valid_name(name):
         raise ManifestError(
             f"invalid package name {name!r} in {where}",
             details={"field": where, "value": name},
@@ -75,6 +92,8 @@ def validate(data: Any, path: Path | None = None) -> Manifest:
     where = str(path) if path else MANIFEST
     if not isinstance(data, dict):
         raise ManifestError(f"{where} must contain a JSON object", details={"path": where})
+    if not all(isinstance(k, str) for k in data):
+        raise ManifestError(f"{where} has a non-string key", details={"path": where})
     from ._semver import check_range, check_version
 
     m = Manifest(raw=data, path=path)
@@ -90,9 +109,18 @@ def validate(data: Any, path: Path | None = None) -> Manifest:
             raise bad("version", "must be a string like '1.0.0'")
         m.version = check_version(v, "version")
     if "main" in data:
-        if not isinstance(data["main"], str) or not data["main"] or os.path.isabs(data["main"]):
-            raise bad("main", "must be a relative path like 'init.lua'")
-        m.main = data["main"]
+        main = data["main"]
+        if not isinstance(main, str) or not main or len(main) > 1024 or os.path.isabs(main) \
+                or main.startswith(("/", "\\")) or any(ord(c) < 0x20 for c in main) \
+                or ".." in main.replace("\\", "/").split("/"):
+            raise bad("main", "must be a relative path inside the package like 'init.lua'")
+        m.main = main
+    if "description" in data:
+        d = data["description"]
+        if not isinstance(d, str):
+            raise bad("description", "must be a string")
+        if len(d) > MAX_DESCRIPTION_LENGTH:
+            raise bad("description", f"is longer than {MAX_DESCRIPTION_LENGTH} characters ({len(d)})")
     if "scripts" in data:
         s = data["scripts"]
         if not isinstance(s, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in s.items()):
@@ -104,6 +132,8 @@ def validate(data: Any, path: Path | None = None) -> Manifest:
         deps = data[key]
         if not isinstance(deps, dict):
             raise bad(key, "must map package names to version ranges")
+        if len(deps) > MAX_DEPENDENCIES:
+            raise bad(key, f"has more than {MAX_DEPENDENCIES} entries")
         for name, rng in deps.items():
             check_name(name, f"{key}.{name}")
             if not isinstance(rng, str):
@@ -124,15 +154,31 @@ def load_manifest(directory: str | Path) -> Manifest:
     """
     path = Path(directory) / MANIFEST
     try:
-        text = path.read_text("utf-8")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
         raise ManifestError(f"no {MANIFEST} in {Path(directory).resolve()}", code="MANIFEST_NOT_FOUND",
                             details={"path": str(path)},
                             suggestion="Run 'hype init' to create one.") from None
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise ManifestError(f"{path} is not valid JSON: {exc}", details={"path": str(path)}) from None
+    except (IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        raise ManifestError(f"cannot read {path}: {exc.strerror}", details={"path": str(path)}) from None
+    return parse_manifest(raw, path)
+
+
+def parse_manifest(text: str | bytes, path: Path | None = None) -> Manifest:
+    """Parse and validate the text of a ``hype.json``.
+
+    Args:
+        text: the JSON text (bytes: UTF-8), at most :data:`MAX_MANIFEST_BYTES`, nesting at most 64 deep.
+        path: where it was read from (for messages).
+    Returns:
+        a :class:`Manifest`.
+    Raises:
+        ManifestError: ``MANIFEST_TOO_LARGE``, ``MANIFEST_TOO_DEEP`` or ``MANIFEST_INVALID``
+        (not JSON, or an invalid field).
+    """
+    data = loads_bounded(text, what=str(path) if path else MANIFEST, max_bytes=MAX_MANIFEST_BYTES,
+                         error=ManifestError, code_base="MANIFEST")
     return validate(data, path)
 
 
@@ -143,8 +189,18 @@ def save_manifest(directory: str | Path, raw: dict[str, Any]) -> Path:
     return path
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, "utf-8")
-    os.replace(tmp, path)
+def atomic_write(path: Path, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8) or bytes to ``path`` through a unique temporary file and ``os.replace``
+    (safe against concurrent writers in threads and processes: the last rename wins, nothing is torn)."""
+    import tempfile
+
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(text.encode("utf-8") if isinstance(text, str) else text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

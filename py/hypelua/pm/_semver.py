@@ -38,7 +38,13 @@ def parse_version(v: str) -> Any:
 
 
 def check_range(rng: str, where: str) -> str:
-    """Validate a manifest range; raises :class:`ManifestError` naming ``where``."""
+    """Validate a manifest range (a string of at most 1024 characters); raises :class:`ManifestError`
+    naming ``where``."""
+    from ._limits import MAX_RANGE_LENGTH
+
+    if not isinstance(rng, str) or len(rng) > MAX_RANGE_LENGTH:
+        raise ManifestError(f"{where}: a version range must be a string of at most {MAX_RANGE_LENGTH} characters",
+                            details={"field": where, "value": str(rng)[:100]})
     try:
         parse_range(rng)
     except ResolutionError as exc:
@@ -47,7 +53,13 @@ def check_range(rng: str, where: str) -> str:
 
 
 def check_version(v: str, where: str) -> str:
-    """Validate a semver version string; raises :class:`ManifestError` naming ``where``."""
+    """Validate a semver version string (at most 256 characters, npm's limit); raises
+    :class:`ManifestError` naming ``where``."""
+    from ._limits import MAX_VERSION_LENGTH
+
+    if not isinstance(v, str) or len(v) > MAX_VERSION_LENGTH:
+        raise ManifestError(f"{where}: a version must be a string of at most {MAX_VERSION_LENGTH} characters",
+                            details={"field": where, "value": str(v)[:100]})
     try:
         parse_version(v)
     except ValueError:
