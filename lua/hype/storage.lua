@@ -59,9 +59,13 @@ local function finish_tx(ok, ...)
   error((...), 0)
 end
 
+-- The host takes the database's write lock first (SQLite: BEGIN IMMEDIATE), then the
+-- cached revived functions are dropped: reads inside fn see every commit made before,
+-- also by other processes, and nobody else commits until fn returns.
 function storage.transaction(fn)
-  if type(fn) ~= "function" then error("storage.transaction expects a function", 2) end
+  if type(fn) ~= "function" then host.fail("BAD_ARGUMENT", "storage.transaction expects a function") end
   host.begin_tx()
+  invalidate(nil)
   return finish_tx(pcall(fn))
 end
 

@@ -251,6 +251,7 @@ class Runtime:
         )
         storage_src = lua_source("storage")
         storage_host = {
+            "fail": self._host_fail,
             "batch": self._host_batch,
             "begin_tx": self._host_begin_tx,
             "commit_tx": self._host_commit_tx,
@@ -306,17 +307,27 @@ class Runtime:
         return [to_lua_tagged(r) for r in results]
 
     def _host_begin_tx(self) -> None:
-        self._tx = self.database.transaction()
-        self._tx.__enter__()
+        """Open a (possibly nested) transaction for ``storage.transaction``.
+
+        The outermost one takes the database's write lock now (see
+        :meth:`Database.transaction`).  ``self._tx`` is the stack of open ones.
+        Raises ``DATABASE_BUSY`` when the lock is not granted in time.
+        """
+        tx = self.database.transaction()
+        tx.__enter__()
+        stack = self._tx if isinstance(self._tx, list) else []
+        stack.append(tx)
+        self._tx = stack
 
     def _host_commit_tx(self) -> None:
-        tx, self._tx = self._tx, None
-        if tx is not None:
-            tx.__exit__(None, None, None)
+        stack = self._tx if isinstance(self._tx, list) else []
+        if stack:
+            stack.pop().__exit__(None, None, None)
 
     def _host_rollback_tx(self) -> None:
-        tx, self._tx = self._tx, None
-        if tx is not None:
+        stack = self._tx if isinstance(self._tx, list) else []
+        if stack:
+            tx = stack.pop()
             err = RuntimeError("Lua transaction failed")
             try:
                 tx.__exit__(RuntimeError, err, None)

@@ -461,9 +461,21 @@ class Database:
 
         Nested transactions join the outermost one.  An exception rolls back
         every write of the transaction and propagates.
+
+        Isolation: the outermost transaction starts with the back-end's
+        :meth:`~hypelua.storage.backends._base.StorageBackend.begin` (SQLite:
+        ``BEGIN IMMEDIATE``, waiting for another process's write lock up to the
+        busy timeout), so its reads see every commit made before it and no other
+        process commits until it ends: a read-modify-write cannot lose an update.
+        Cached schemas are re-read.
+
+        Raises:
+            DatabaseError: ``DATABASE_BUSY`` if the lock was not granted in time.
         """
         if self._tx_depth == 0:
             self.commit()  # implicit writes before the transaction are not part of it
+            self.backend.begin()
+            self._schemas.clear()  # another process may have changed a schema
         self._tx_depth += 1
         try:
             yield self
