@@ -143,7 +143,7 @@ def test_lua_transactions_in_two_processes_lose_no_update(tmp_path: Path) -> Non
         time.sleep(0.3)  # both running (the database opens lazily, at the first transaction)
         go.write_text("go")
         for p in procs:
-            out, err = p.communicate(timeout=120)
+            _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err
         check = Database.open(db)
         assert check.get("Memory", "counter") == 600, f"run {run}"
@@ -158,7 +158,7 @@ def test_python_transactions_in_two_processes_lose_no_update(tmp_path: Path) -> 
         time.sleep(0.3)
         go.write_text("go")
         for p in procs:
-            out, err = p.communicate(timeout=120)
+            _, err = p.communicate(timeout=120)
             assert p.returncode == 0, err
         check = Database.open(db)
         assert check.get("Memory", "counter") == 600, f"run {run}"
