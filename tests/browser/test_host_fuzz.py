@@ -259,3 +259,16 @@ def test_oversized_request_is_refused_typed(tmp_path: Path) -> None:
     assert reply["error"]["code"] == "REQUEST_TOO_LARGE"
     assert host.runtime.database.get("t", "k") is None
     host.runtime.close()
+
+
+@pytest.mark.parametrize("op,args,code", [
+    ("dropIndex", {"table": "t", "name": ["age", 3]}, "BAD_INDEX"),
+    ("dropIndex", {"table": None, "name": 0}, "BAD_TABLE_NAME"),
+    ("persistFunction", {"table": "t", "key": "k", "code": "function() end", "options": [1]}, None),
+    ("batchTableOperations", "[" * 5000 + "]" * 5000, "BAD_REQUEST"),
+])
+def test_fuzz_findings_stay_fixed(tmp_path: Path, op: str, args: Any, code: str | None) -> None:
+    host = _host(tmp_path / "f.db")
+    reply = _dispatch(host, op, args if isinstance(args, str) else json.dumps(args))
+    assert (reply["ok"] if code is None else reply["error"]["code"] == code), reply
+    host.runtime.close()

@@ -518,10 +518,21 @@ class Database:
         return name
 
     def drop_index(self, table: str, name_or_fields: str | Sequence[str]) -> bool:
-        """Drop an index by name (or by its fields); returns whether it existed."""
-        name = name_or_fields if isinstance(name_or_fields, str) else "+".join(name_or_fields)
+        """Drop an index by name (or by its fields); returns whether it existed.
+
+        Raises:
+            QueryError: ``BAD_INDEX`` unless a string or a list of strings is given.
+        """
+        table = check_table_name(table)
+        if isinstance(name_or_fields, (list, tuple)) and all(isinstance(f, str) for f in name_or_fields):
+            name = "+".join(name_or_fields)
+        elif isinstance(name_or_fields, str):
+            name = name_or_fields
+        else:
+            raise QueryError("an index is named by a string or a list of field paths", code="BAD_INDEX",
+                             details={"got": repr(name_or_fields)[:80]})
         with self.transaction():
-            return self.backend.drop_index(check_table_name(table), name)
+            return self.backend.drop_index(table, name)
 
     def indexes(self, table: str) -> list[dict[str, Any]]:
         """``[{"name", "fields", "unique", ...}]`` of a table's indices."""
