@@ -174,6 +174,11 @@ local function external(name)
       return v
     end,
     __newindex = function(_, k, v)
+      -- nil and NaN cannot index a Lua table (not even the cache): refuse them typed
+      if k == nil or k ~= k then
+        fail("NOT_STORABLE", "an external table key cannot be " .. (k == nil and "nil" or "NaN")
+          .. " (use a string or an integer)")
+      end
       cache[k] = nil
       host_set(name, k, encode(v, {}))
     end,

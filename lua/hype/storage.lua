@@ -16,16 +16,24 @@
 
 local host, api = ...
 local external, invalidate, encode, revive = api.external, api.invalidate, api.encode, api.revive
-local type, pcall, error, ipairs, pairs = type, pcall, error, ipairs, pairs
+local type, pcall, error, ipairs, pairs, tostring = type, pcall, error, ipairs, pairs, tostring
+local math_type, floor = math.type, math.floor
 
 local storage = {}
 
+local fail = host.fail
+
+-- a bad name fails here, typed (BAD_TABLE_NAME), not at the first use of the proxy
 function storage.table(name)
+  if type(name) ~= "string" then
+    fail("BAD_TABLE_NAME", "storage.table expects a table name (a non-empty string), not a " .. type(name))
+  end
+  host.check_table_name(name)
   return external(name)
 end
 
 local function encode_ops(ops)
-  if type(ops) ~= "table" then error("storage.batch expects a list of operations", 2) end
+  if type(ops) ~= "table" then fail("BAD_OPERATION", "storage.batch expects a list of operations") end
   local out = {}
   for i, op in ipairs(ops) do
     if type(op) == "table" and op.value ~= nil then
@@ -59,9 +67,13 @@ local function finish_tx(ok, ...)
   error((...), 0)
 end
 
+-- The host takes the database's write lock first (SQLite: BEGIN IMMEDIATE), then the
+-- cached revived functions are dropped: reads inside fn see every commit made before,
+-- also by other processes, and nobody else commits until fn returns.
 function storage.transaction(fn)
-  if type(fn) ~= "function" then error("storage.transaction expects a function", 2) end
+  if type(fn) ~= "function" then fail("BAD_ARGUMENT", "storage.transaction expects a function") end
   host.begin_tx()
+  invalidate(nil)
   return finish_tx(pcall(fn))
 end
 
@@ -98,9 +110,18 @@ function storage.define_schema(table_name, schema, version)
 end
 
 function storage.migrate(table_name, steps, opts)
-  if type(steps) ~= "table" then error("storage.migrate expects a table of steps { [version] = fn }", 2) end
+  if type(steps) ~= "table" then fail("BAD_ARGUMENT", "storage.migrate expects a table of steps { [version] = fn }") end
+  if opts ~= nil and type(opts) ~= "table" then
+    fail("BAD_ARGUMENT", "storage.migrate's options must be a table { schema = ..., to_version = n }")
+  end
   local list = {}
   for version, fn in pairs(steps) do
+    if math_type(version) ~= "integer" and not (math_type(version) == "float" and version == floor(version)) then
+      fail("BAD_ARGUMENT", "migration step versions must be integers, not " .. tostring(version))
+    end
+    if type(fn) ~= "function" then
+      fail("BAD_ARGUMENT", "migration step " .. tostring(version) .. " must be a function(key, row), not a " .. type(fn))
+    end
     list[#list + 1] = { version, function(key, row)
       local new = fn(key, revive(row))
       if new == nil then return nil end

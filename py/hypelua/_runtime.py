@@ -384,6 +384,7 @@ class Runtime:
         )
         storage_src = lua_source("storage")
         storage_host = {
+            "fail": self._host_fail,
             "batch": self._host_batch,
             "begin_tx": self._host_begin_tx,
             "commit_tx": self._host_commit_tx,
@@ -392,8 +393,8 @@ class Runtime:
             "drop_index": lambda table, name: self.database.drop_index(table, name),
             "query": self._host_query,
             "explain": lambda table, spec: self.database.explain(table, spec),
-            "define_schema": lambda table, schema, version=None: self.database.define_schema(
-                table, schema, None if version is None else int(version)),
+            "define_schema": self._host_define_schema,
+            "check_table_name": self._host_check_table_name,
             "migrate": self._host_migrate,
             "stats": lambda: self.database.stats(),
         }
@@ -411,13 +412,20 @@ class Runtime:
 
     # --------------------------------------------------- host callbacks (Lua)
     def _host_fail(self, code: str, message: str) -> None:
+        """Raise the typed error ``code`` for the Lua side (never returns)."""
+        code, message = str(code), str(message)
         if code == "NOT_STORABLE":
             raise NotStorableError(message)
         if code == "BYTECODE_REJECTED":
             raise _errors.BytecodeRejectedError(message)
         if code == "LUA_SYNTAX_ERROR":
             raise LuaSyntaxError(message)
-        raise StorageError(message, code=code)
+        hints = {
+            "BAD_ARGUMENT": "Check the arguments against the storage API (README, section Lua).",
+            "BAD_OPERATION": "Pass a list of operations: { { type = 'set', table = 't', key = 'k', value = v } }.",
+            "BAD_TABLE_NAME": "Use a non-empty string of at most 128 characters, e.g. storage.table('users').",
+        }
+        raise StorageError(message, code=code, suggestion=hints.get(code, ""))
 
     def _on_database_write(self, table: str | None, key: Any) -> None:
         if not self._own_write:
@@ -439,17 +447,27 @@ class Runtime:
         return [to_lua_tagged(r) for r in results]
 
     def _host_begin_tx(self) -> None:
-        self._tx = self.database.transaction()
-        self._tx.__enter__()
+        """Open a (possibly nested) transaction for ``storage.transaction``.
+
+        The outermost one takes the database's write lock now (see
+        :meth:`Database.transaction`).  ``self._tx`` is the stack of open ones.
+        Raises ``DATABASE_BUSY`` when the lock is not granted in time.
+        """
+        tx = self.database.transaction()
+        tx.__enter__()
+        stack = self._tx if isinstance(self._tx, list) else []
+        stack.append(tx)
+        self._tx = stack
 
     def _host_commit_tx(self) -> None:
-        tx, self._tx = self._tx, None
-        if tx is not None:
-            tx.__exit__(None, None, None)
+        stack = self._tx if isinstance(self._tx, list) else []
+        if stack:
+            stack.pop().__exit__(None, None, None)
 
     def _host_rollback_tx(self) -> None:
-        tx, self._tx = self._tx, None
-        if tx is not None:
+        stack = self._tx if isinstance(self._tx, list) else []
+        if stack:
+            tx = stack.pop()
             err = RuntimeError("Lua transaction failed")
             try:
                 tx.__exit__(RuntimeError, err, None)
@@ -468,15 +486,46 @@ class Runtime:
         result = self.database.query(table, spec if isinstance(spec, dict) else {})
         return {"rows": [{"key": k, "value": to_lua_tagged(v)} for k, v in result], "cursor": result.cursor}
 
+    def _host_check_table_name(self, name: Any) -> None:
+        """``storage.table(name)``: raise ``BAD_TABLE_NAME`` for a bad name (no database access)."""
+        from .storage._database import check_table_name
+
+        check_table_name(name)
+
+    def _host_define_schema(self, table: Any, schema: Any, version: Any = None) -> int:
+        """``storage.define_schema``: every argument is checked before anything is written.
+
+        Raises:
+            StorageError: ``BAD_ARGUMENT`` (version not a non-negative integer up to 2^53),
+            ``BAD_SCHEMA``, ``BAD_TABLE_NAME``, ``SCHEMA_VIOLATION``.
+        """
+        from .storage._schema import check_version
+
+        return self.database.define_schema(table, schema, None if version is None else check_version(version))
+
     def _host_migrate(self, table: str, steps: Any, opts: Any) -> dict[str, Any]:
+        """``storage.migrate``: ``steps`` is a list of ``[version, fn]`` pairs (checked by the
+        Lua side), ``opts`` ``{schema, to_version}``.
+
+        Raises:
+            StorageError: ``BAD_ARGUMENT`` for a malformed step, version or option
+            (nothing written); ``MIGRATION_FAILED`` with ``details.step`` when a step fails.
+        """
+        from .storage._schema import check_version
+
         opts = opts if isinstance(opts, dict) else {}
         fns: dict[int, Any] = {}
         for pair in _as_list(steps):
-            version, fn = pair[0], pair[1]
-            fns[int(version)] = (
+            if not isinstance(pair, (list, tuple)) or len(pair) != 2 or not isinstance(pair[1], LuaFunction):
+                raise StorageError("a migration step must be [version, function]", code="BAD_ARGUMENT")
+            version, fn = check_version(pair[0], what="migration step version"), pair[1]
+            fns[version] = (
                 lambda key, value, fn=fn: self.from_lua_tagged(fn(key, to_lua_tagged(value))[0])
             )
-        return self.database.migrate(table, fns, schema=opts.get("schema"), to_version=opts.get("to_version"))
+        to_version = opts.get("to_version")
+        if to_version is not None:
+            to_version = check_version(to_version, what="to_version")
+        return self.database.migrate(table, fns, schema=opts.get("schema"), to_version=to_version)
 
     def _host_get(self, table: str, key: Any) -> Any:
         value = self.database.load(table, key)

@@ -95,3 +95,93 @@ def test_two_processes_share_one_database(tmp_path: Path) -> None:
     assert a.table("shared").get("from_b") == {"n": 2}  # a sees b's committed write
     assert [k for k, _ in a.query("shared", {"field": "n", "operator": "=", "value": 2})] == ["from_b"]
     a.close()
+
+
+# --- issue 12: read-modify-write inside a transaction is isolated across processes ----------------
+
+COUNTER_LUA = textwrap.dedent(
+    """
+    local go = ...
+    while true do  -- start together: wait for the go file
+      local f = io.open(go)
+      if f then f:close() break end
+    end
+    for i = 1, 300 do
+      storage.transaction(function() Memory.counter = (Memory.counter or 0) + 1 end)
+    end
+    """
+)
+
+COUNTER_PY = textwrap.dedent(
+    """
+    import os, sys
+    from hypelua.storage import Database
+    db = Database.open(sys.argv[1])
+    while not os.path.exists(sys.argv[2]):
+        pass
+    t = db.table("Memory")
+    for _ in range(300):
+        with db.transaction():
+            t.set("counter", (t.get("counter") or 0) + 1)
+    db.close()
+    """
+)
+
+
+def _hype_run(script: Path, db: Path, *args: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "py")}
+    return subprocess.Popen([sys.executable, "-m", "hypelua", "run", str(script), *args, "--database", str(db)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+
+def test_lua_transactions_in_two_processes_lose_no_update(tmp_path: Path) -> None:
+    script = tmp_path / "count.lua"
+    script.write_text(COUNTER_LUA)
+    for run in range(3):
+        db, go = tmp_path / f"count{run}.db", tmp_path / f"go{run}"
+        procs = [_hype_run(script, db, str(go)) for _ in range(2)]
+        time.sleep(0.3)  # both running (the database opens lazily, at the first transaction)
+        go.write_text("go")
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        check = Database.open(db)
+        assert check.get("Memory", "counter") == 600, f"run {run}"
+        check.close()
+
+
+def test_python_transactions_in_two_processes_lose_no_update(tmp_path: Path) -> None:
+    for run in range(3):
+        db, go = tmp_path / f"py{run}.db", tmp_path / f"pygo{run}"
+        Database.open(db).close()
+        procs = [_python(COUNTER_PY, str(db), str(go)) for _ in range(2)]
+        time.sleep(0.3)
+        go.write_text("go")
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        check = Database.open(db)
+        assert check.get("Memory", "counter") == 600, f"run {run}"
+        check.close()
+
+
+def test_transaction_reads_see_other_process_commits_and_revived_functions_refresh(tmp_path: Path) -> None:
+    """Once the transaction holds the lock, another process's earlier commits are visible,
+    including a replaced function (no stale cache of revived functions)."""
+    from hypelua import Runtime
+
+    path = tmp_path / "fresh.db"
+    rt = Runtime(str(path))
+    rt.execute("Memory.f = function() return 1 end; Memory.n = 1")
+    assert rt.execute("return Memory.f()") == (1,)
+    other = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent("""
+            import sys
+            from hypelua import Runtime
+            rt = Runtime(sys.argv[1])
+            rt.execute("Memory.f = function() return 2 end; Memory.n = 2")
+            rt.close()
+        """), str(path)], capture_output=True, text=True, timeout=60)
+    assert other.returncode == 0, other.stderr
+    assert rt.execute("return storage.transaction(function() return Memory.f(), Memory.n end)") == (2, 2)
+    rt.close()

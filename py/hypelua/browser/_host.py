@@ -270,8 +270,8 @@ class WorkerHost:
             raise HypeError(f"request larger than {MAX_REQUEST_BYTES} bytes", code="REQUEST_TOO_LARGE")
         try:
             args = json.loads(args_json) if args_json else {}
-        except ValueError as exc:
-            raise HypeError(f"malformed request: {exc}", code="BAD_REQUEST") from exc
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deeply
+            raise HypeError(f"malformed request: {str(exc)[:200]}", code="BAD_REQUEST") from None
         if not isinstance(args, dict):
             raise HypeError("request arguments must be a JSON object", code="BAD_REQUEST")
         handler = self._ops.get(op)
@@ -526,7 +526,7 @@ class WorkerHost:
 
     def _persist_function(self, table: str, key: str | int, code: str, options: dict[str, Any] | None = None
                           ) -> dict[str, Any]:
-        opts = options or {}
+        opts = options if isinstance(options, dict) else {}
         return self.runtime.persist_function(table, key, self._code(code), compress=bool(opts.get("compress")))
 
     def _tables(self) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from ._codec import (
 )
 from ._functions import signer, verify
 from ._query import Query, QueryError, parse_field
-from ._schema import MigrationError, TableSchema
+from ._schema import MigrationError, TableSchema, check_version
 from .backends._base import StorageBackend
 
 #: implicit (per-key) writes are committed after this many writes ...
@@ -44,7 +44,7 @@ def check_table_name(name: Any) -> str:
     """
     if not isinstance(name, str) or not name or len(name) > MAX_TABLE_NAME or "\0" in name:
         raise StorageError(
-            f"invalid table name {name!r}",
+            f"invalid table name {name!r:.80}",
             code="BAD_TABLE_NAME",
             details={"table": str(name)[:200]},
             suggestion=f"Use a non-empty string of at most {MAX_TABLE_NAME} characters.",
@@ -461,9 +461,21 @@ class Database:
 
         Nested transactions join the outermost one.  An exception rolls back
         every write of the transaction and propagates.
+
+        Isolation: the outermost transaction starts with the back-end's
+        :meth:`~hypelua.storage.backends._base.StorageBackend.begin` (SQLite:
+        ``BEGIN IMMEDIATE``, waiting for another process's write lock up to the
+        busy timeout), so its reads see every commit made before it and no other
+        process commits until it ends: a read-modify-write cannot lose an update.
+        Cached schemas are re-read.
+
+        Raises:
+            DatabaseError: ``DATABASE_BUSY`` if the lock was not granted in time.
         """
         if self._tx_depth == 0:
             self.commit()  # implicit writes before the transaction are not part of it
+            self.backend.begin()
+            self._schemas.clear()  # another process may have changed a schema
         self._tx_depth += 1
         try:
             yield self
@@ -506,10 +518,21 @@ class Database:
         return name
 
     def drop_index(self, table: str, name_or_fields: str | Sequence[str]) -> bool:
-        """Drop an index by name (or by its fields); returns whether it existed."""
-        name = name_or_fields if isinstance(name_or_fields, str) else "+".join(name_or_fields)
+        """Drop an index by name (or by its fields); returns whether it existed.
+
+        Raises:
+            QueryError: ``BAD_INDEX`` unless a string or a list of strings is given.
+        """
+        table = check_table_name(table)
+        if isinstance(name_or_fields, (list, tuple)) and all(isinstance(f, str) for f in name_or_fields):
+            name = "+".join(name_or_fields)
+        elif isinstance(name_or_fields, str):
+            name = name_or_fields
+        else:
+            raise QueryError("an index is named by a string or a list of field paths", code="BAD_INDEX",
+                             details={"got": repr(name_or_fields)[:80]})
         with self.transaction():
-            return self.backend.drop_index(check_table_name(table), name)
+            return self.backend.drop_index(table, name)
 
     def indexes(self, table: str) -> list[dict[str, Any]]:
         """``[{"name", "fields", "unique", ...}]`` of a table's indices."""
@@ -583,16 +606,20 @@ class Database:
         Returns the recorded version.
         Raises:
             SchemaDefinitionError: ``BAD_SCHEMA``; SchemaViolation: an existing row fails
-            (the schema is not attached).
+            (the schema is not attached); StorageError: ``BAD_ARGUMENT`` for a version
+            that is not an integer in 0..2^53 (nothing is written).
         """
         table = check_table_name(table)
-        current = self.schema_of(table)
-        if version is None:
-            version = current.version if current else 1
-        compiled = TableSchema.compile(schema, version)
-        for key, value in self.items(table):
-            compiled.validate(table, key, value)
+        if version is not None:
+            version = check_version(version)
+        TableSchema.compile(schema, version or 0)  # every argument checked before the transaction
         with self.transaction():
+            current = self.schema_of(table)
+            if version is None:
+                version = current.version if current else 1
+            compiled = TableSchema.compile(schema, version)
+            for key, value in self.items(table):
+                compiled.validate(table, key, value)
             self.backend.set_meta("schema:" + table, compiled.to_json())
             self._schemas[table] = compiled
         return version
@@ -612,8 +639,19 @@ class Database:
         Raises:
             MigrationError: a step raised, or a row fails the new schema; the table,
             its rows and its version are unchanged.
+            StorageError: ``BAD_ARGUMENT`` (a version not an integer in 0..2^53, a step
+            not callable), ``BAD_SCHEMA``; checked before anything is written.
         """
         table = check_table_name(table)
+        if not isinstance(steps, Mapping):
+            raise StorageError("migration steps must be a map {version: fn(key, value)}", code="BAD_ARGUMENT")
+        steps = {check_version(v, "migration step version"): fn for v, fn in steps.items()}
+        for v, fn in steps.items():
+            if not callable(fn):
+                raise StorageError(f"migration step {v} is not callable", code="BAD_ARGUMENT",
+                                   details={"step": v})
+        if to_version is not None:
+            to_version = check_version(to_version, "to_version")
         start = self.schema_version(table)
         target = to_version if to_version is not None else max(steps, default=start)
         if target < start:

@@ -40,6 +40,25 @@ class SchemaDefinitionError(StorageError):
     default_suggestion = "Check the schema against the JSON Schema 2020-12 specification."
 
 
+#: largest schema version (a safe integer for JavaScript and Lua alike)
+MAX_VERSION = 2**53
+
+
+def check_version(version: Any, what: str = "schema version") -> int:
+    """A schema/migration version as an ``int`` (an integral float is accepted).
+
+    Raises:
+        StorageError: ``BAD_ARGUMENT`` unless ``version`` is an integer in ``0..2^53``.
+    """
+    if type(version) is float and version.is_integer():
+        version = int(version)
+    if type(version) is not int or not 0 <= version <= MAX_VERSION:
+        raise StorageError(f"{what} must be an integer between 0 and 2^53, not {str(version)[:40]}",
+                           code="BAD_ARGUMENT", details={"argument": what, "got": str(version)[:80]},
+                           suggestion="Pass a small non-negative integer, e.g. 1.")
+    return version
+
+
 def _dotted(path: Any) -> str:
     return ".".join(str(p) for p in path)
 

@@ -119,6 +119,17 @@ class StorageBackend(abc.ABC):
     def explain(self, query: Query) -> dict[str, Any]:
         """``{"plan": "index" | "full_scan", "index": name | None, ...}``."""
 
+    def begin(self) -> None:
+        """Start an explicit transaction: from here until :meth:`commit` / :meth:`rollback`,
+        reads and writes are isolated from other processes sharing the store (SQLite:
+        ``BEGIN IMMEDIATE``, taking the write lock now so a read-modify-write cannot
+        lose another process's update).  Single-process back-ends need nothing (default).
+
+        Raises:
+            DatabaseError: ``DATABASE_BUSY`` (the lock was not granted in time), ...
+        """
+        return None
+
     @abc.abstractmethod
     def commit(self) -> None:
         """Make the writes so far durable (SQLite: COMMIT; IndexedDB: queue a flush)."""
