@@ -223,6 +223,10 @@ local function compiles(code)
 end
 
 return {
+  -- set_env(t): the environment persisted functions are bound to (their _ENV
+  -- upvalue is stored as "env" and re-bound to it); the sandbox's table under
+  -- Runtime(sandbox=True), _G otherwise
+  set_env = function(t) G = t end,
   external = external,
   invalidate = invalidate,
   encode = function(v) return encode(v, {}) end,

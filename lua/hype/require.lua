@@ -17,6 +17,8 @@ local getinfo, load, type, error, setmetatable, getmetatable, next, rawset, byte
 local package = package
 local loaded, preload = package.loaded, package.preload
 local searchpath, lua_require = package.searchpath, require
+local env = nil          -- _ENV of module chunks (nil: the global table)
+local sandboxed = false  -- Runtime(sandbox=True): no C modules, no package.path templates
 
 local modules = {}   -- absolute path -> module value
 local loading = {}   -- absolute path -> {name, prev, placeholder, handed}
@@ -47,9 +49,9 @@ local function slow(name, caller, cache)
       return r
     end
   end
-  local path, source = resolve(name, caller, package.path)
+  local path, source = resolve(name, caller, not sandboxed and package.path or nil)
   if path == nil then
-    if not relative and searchpath(name, package.cpath) then -- a C module: Lua's own loader
+    if not relative and not sandboxed and searchpath(name, package.cpath) then -- a C module: Lua's own loader
       local v = lua_require(name)
       cache[name] = v
       return v
@@ -65,7 +67,8 @@ local function slow(name, caller, cache)
     rec.handed = true
     return rec.placeholder
   end
-  local fn, err = load(source, "@" .. path, "t")
+  local fn, err
+  if env ~= nil then fn, err = load(source, "@" .. path, "t", env) else fn, err = load(source, "@" .. path, "t") end
   if fn == nil then error(err, 0) end
   local prev = loaded[name]
   rec = { name = name, prev = prev, placeholder = {}, handed = false }
@@ -126,4 +129,10 @@ function require(name) -- luacheck: ignore (the global require)
 end
 
 package.hype = { modules = modules, make_require = make_require }
-return function(path) main_file = path end
+-- configure{ loaded =, preload =, env =, sandbox = } (Runtime(sandbox=True)): modules
+-- are looked up in and registered into the sandbox's package tables and loaded
+-- with the sandbox environment
+local function configure(opts)
+  loaded, preload, env, sandboxed = opts.loaded, opts.preload, opts.env, opts.sandbox and true or false
+end
+return function(path) main_file = path end, configure

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from ._errors import (
     HypeError,
     LuaError,
+    LuaMemoryError,
     UncaughtLuaError,
     UnhandledRejectionError,
     UnsettledAwaitError,
@@ -203,7 +204,12 @@ class EventLoop:
             self._deliver_outbox(_seq(out, int(out_n)))
         if errs:
             msgs = [str(e) for e in _seq(errs, len(errs))]
-            self._fail(UncaughtLuaError(f"uncaught Lua error in a callback: {msgs[0]}", details={"errors": msgs}))
+            # a typed error raised by Python inside a callback (TIMEOUT, NOT_STORABLE, ...)
+            # or a memory error keeps its type: it is what stopped the program
+            first = self._lua_error(msgs[0], "")
+            if type(first) is LuaError:
+                first = UncaughtLuaError(f"uncaught Lua error in a callback: {msgs[0]}", details={"errors": msgs})
+            self._fail(first)
         if unhandled:
             reasons = [str(r) for r in _seq(unhandled, len(unhandled))]
             if self.on_unhandled_rejection is not None:
@@ -252,6 +258,8 @@ class EventLoop:
             msg = f"{value.get('name', 'Error')}: {value['message']}"
         else:
             msg = str(value)
+        if msg == "not enough memory":
+            return LuaMemoryError(msg, traceback=tb or msg)
         if tb:  # hide the loop's own frames (the coroutine driver)
             tb = "\n".join(ln for ln in tb.split("\n") if "hype/loop.lua" not in ln and "(...tail calls...)" not in ln)
         return LuaError(msg, traceback=tb or msg, value=value)

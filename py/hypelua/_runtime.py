@@ -30,18 +30,8 @@ _LUA_KEYWORDS = frozenset((
 ))
 
 
-_SANDBOX = """
-local load, select = load, select
-function _G.load(chunk, name, mode, ...)
-  if select("#", ...) > 0 then return load(chunk, name, "t", ...) end
-  return load(chunk, name, "t")
-end
-io, dofile, loadfile = nil, nil, nil
-local os_ = os
-os = { time = os_.time, clock = os_.clock, date = os_.date, difftime = os_.difftime }
-package.loadlib, package.cpath = nil, ""
-package.searchers[3], package.searchers[4] = nil, nil
-"""
+#: default Lua heap limit of a sandboxed runtime (bytes)
+SANDBOX_MAX_MEMORY = 256 * 1024 * 1024
 
 
 _WATCH_LUA = """
@@ -53,18 +43,22 @@ _WATCH_LUA = """
 -- check() keeps raising until the host resets the deadline.
 local check = ...
 local create, resume, close, status = coroutine.create, coroutine.resume, coroutine.close, coroutine.status
-local sethook, getinfo, error, type, pcall, xpcall, sub =
-  debug.sethook, debug.getinfo, error, type, pcall, xpcall, string.sub
+local sethook, getinfo, error, type, pcall, xpcall =
+  debug.sethook, debug.getinfo, error, type, pcall, xpcall
 local every, fired = 0, false
 
--- The hook never interrupts the runtime's own Lua code (chunks "@hype/..." and
--- "=(hype ...)"; user chunk names cannot take these forms): the error is raised
--- at the next count event that lands in user code, so the event loop's or the
--- test runner's state is never left half-updated.
+-- The hook never interrupts the runtime's own Lua code (the chunks named in
+-- `internal`; the sandbox's load() refuses these names to user chunks): the
+-- error is raised at the next count event that lands in user code, so the event
+-- loop's or the test runner's state is never left half-updated.
+local internal = {}
+for name in ("@hype/loop.lua @hype/events.lua @hype/external.lua @hype/storage.lua @hype/test.lua "
+  .. "@hype/sandbox.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) =(hype~loop~boot) "
+  .. "=(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
+  internal[name:gsub("~", " ")] = true
+end
 local function hook()
-  local src = getinfo(2, "S").source
-  local head = sub(src, 1, 6)
-  if head == "@hype/" or head == "=(hype" then return end
+  if internal[getinfo(2, "S").source] then return end
   local ok, e = pcall(check)
   if not ok then fired = true; error(e, 0) end
 end
@@ -110,6 +104,7 @@ return {
   resume = function(co, ...) return finish(resume(co, ...)) end,
   wrap = hwrap,
   create = hcreate,
+  internal = internal,
   -- the plain functions, for the runtime's own Lua code (hype.test catches a
   -- test's TIMEOUT and goes on with the next test)
   raw = { pcall = pcall, xpcall = xpcall, resume = resume },
@@ -186,11 +181,17 @@ class Runtime:
         stdout: callable receiving text written by Lua ``print`` (default ``sys.stdout.write``).
         external_tables: names always defined as external-table globals (``Memory``).
         vm_options: extra keyword arguments for :func:`hypelua.lua.open_vm`.
-        sandbox: run untrusted code (SPEC 5): no ``io``, no ``os`` beyond
-            ``time/clock/date/difftime``, no ``dofile``/``loadfile``/C modules,
-            and ``load`` compiles text only (binary chunks are refused).  External
-            tables keep working: persisted functions are loaded by the runtime's
-            own, HMAC-checked path.
+        sandbox: run untrusted code (SPEC 5; ``lua/hype/sandbox.lua``): user code runs
+            in an allow-list environment (no ``debug`` but ``debug.traceback``, no
+            ``io``, no ``os`` beyond ``time/clock/date/difftime``, no ``string.dump``,
+            no ``dofile``/``loadfile``/C modules, text-only ``load``, restricted
+            ``collectgarbage``); ``require`` is confined to ``project_root``, its
+            ``hype_modules`` and the safe built-ins; the heap is capped at
+            :data:`SANDBOX_MAX_MEMORY` unless ``max_memory`` is given; a deadline set
+            with :meth:`watch` cannot be removed or swallowed.  External tables keep
+            working: persisted functions are loaded by the runtime's own, HMAC-checked path.
+        project_root: the project directory: base of ``require`` from chunks that are
+            not files, and the sandbox's confinement root (default: the working directory).
 
     Every table that exists in the database and whose name is a free Lua
     identifier becomes a global too (looked up on first use of an undefined
@@ -211,7 +212,11 @@ class Runtime:
         external_tables: Iterable[str] = ("Memory",),
         vm_options: dict[str, Any] | None = None,
         sandbox: bool = False,
+        project_root: str | Path | None = None,
     ) -> None:
+        if sandbox and max_memory is None:
+            max_memory = SANDBOX_MAX_MEMORY
+        self.sandbox = sandbox
         self._database: Database | None = None
         self._database_spec = (database, hmac_key)
         if not isinstance(database, (str, os.PathLike)):
@@ -229,15 +234,23 @@ class Runtime:
         self._tx: Any = None
         self._counter = itertools.count(1)
         self._boot()
-        if sandbox:
-            self.vm.execute(_SANDBOX, chunkname="=(hype sandbox)")
         # --- extension point: runtime features (require, event loop, ...) install here ---
         self.loop = self._install_loop()
-        __import__("hypelua.modules").modules.install_require(self)
+        modules = __import__("hypelua.modules").modules
+        root = None if project_root is None else os.path.abspath(os.fspath(project_root))
+        if sandbox:
+            root = root or os.getcwd()
+            modules.install_require(self, modules.Resolver(roots=[root], cwd=root))
+        else:
+            modules.install_require(self, modules.Resolver(cwd=root) if root else None)
         # user code sees the pcall/xpcall/resume/wrap that let a fired deadline through
         self.vm.execute(_WATCH_USER, self._watch_api, chunkname="=(hype watch)")
         for name in external_tables:
             self.define_global(name)
+        if sandbox:
+            api = self._external_api
+            self.vm.execute(lua_source("sandbox"), self._watch_api, self._external, api["tables"], api["set_env"],
+                            self._configure_require, chunkname="@hype/sandbox.lua")
 
     def watch(self, *, deadline_s: float | None = None, every: int = 1_000_000) -> None:
         """Let the host interrupt Lua code that never returns (``while true do end``).
@@ -335,6 +348,7 @@ class Runtime:
         src = lua_source("external")
         (api,) = vm.execute(src, host, chunkname="@hype/external.lua")
         api["tables"] = vm.register(None, host["tables"])
+        self._external_api = api
         self._external: LuaFunction = api["external"]
         self._invalidate: LuaFunction = api["invalidate"]
         self._compiles: LuaFunction = api["compiles"]

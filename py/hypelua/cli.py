@@ -34,12 +34,114 @@ def _print_error(exc: HypeError) -> None:
         out.write(f"hint: {exc.suggestion}\n")
 
 
+def _project_root(main_file: str) -> str:
+    """The sandbox root of ``hype run --sandbox FILE``: the nearest directory holding
+    a ``hype.json`` at or above the file's directory, else the file's directory."""
+    start = os.path.dirname(os.path.abspath(main_file))
+    probe = start
+    while True:
+        if os.path.isfile(os.path.join(probe, "hype.json")):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return start
+        probe = parent
+
+
+class _Watchdog:
+    """Process-level backstop of ``hype run``'s watch hook.
+
+    The count hook cannot interrupt one long call into C (a pathological
+    ``string.find`` pattern), and Python's SIGINT handler runs only when the main
+    thread runs Python code.  A daemon thread (lupa releases the GIL while Lua
+    runs) therefore ends the process: ``--timeout`` seconds + :attr:`GRACE_S`
+    after the start (``error[TIMEOUT]``, exit 1), on a second Ctrl+C, or
+    :attr:`GRACE_S` after a Ctrl+C the hook did not take (``interrupted``, exit
+    130).  It sees SIGINT through ``signal.set_wakeup_fd``, which is written by
+    the C-level handler even while the main thread is stuck.  Committed writes
+    are durable (SQLite WAL): ending the process loses nothing committed.
+    """
+
+    GRACE_S = 2.0
+
+    def __init__(self, rt: Any, timeout_s: float | None) -> None:
+        import signal
+        import socket
+        import threading
+
+        self._rt = rt
+        self._timeout_s = timeout_s
+        self._done = threading.Event()
+        self._rsock: Any = None
+        self._old_fd: int | None = None
+        if threading.current_thread() is threading.main_thread():
+            self._rsock, self._wsock = socket.socketpair()
+            self._rsock.setblocking(False)
+            self._wsock.setblocking(False)
+            self._old_fd = signal.set_wakeup_fd(self._wsock.fileno(), warn_on_full_buffer=False)
+        threading.Thread(target=self._watch, name="hype-watchdog", daemon=True).start()
+
+    def _watch(self) -> None:
+        import select
+        import time
+
+        start = time.monotonic()
+        limit = None if self._timeout_s is None else start + self._timeout_s + self.GRACE_S
+        sigints: list[float] = []
+        while not self._done.is_set():
+            now = time.monotonic()
+            if limit is not None and now > limit:
+                self._exit(1, f"error[TIMEOUT]: the script ran longer than {self._timeout_s} s "
+                              "(stopped inside a call that cannot be interrupted)\n"
+                              "hint: Look for a loop that never ends or a pathological string pattern, "
+                              "or raise --timeout.\n")
+            if sigints and (len(sigints) > 1 or (self._rt._interrupted and now - sigints[0] > self.GRACE_S)):
+                self._exit(130, "interrupted\n")
+            if sigints and not self._rt._interrupted and self._rt._fired is not None:
+                sigints.clear()  # the hook took it
+            if self._rsock is None:
+                self._done.wait(0.25)
+                continue
+            ready, _, _ = select.select([self._rsock], [], [], 0.25)
+            if ready:
+                try:
+                    data = self._rsock.recv(64)
+                except OSError:
+                    data = b""
+                import signal
+
+                for b in data:
+                    if b == signal.SIGINT:
+                        sigints.append(time.monotonic())
+                        self._rt._interrupted = True  # the main thread's handler may not run soon
+
+    def _exit(self, status: int, text: str) -> None:
+        if self._done.is_set():
+            return
+        try:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+        finally:
+            os._exit(status)
+
+    def stop(self) -> None:
+        """The run is over (the main thread returns normally)."""
+        self._done.set()
+        if self._old_fd is not None:
+            import signal
+
+            signal.set_wakeup_fd(self._old_fd)
+
+
 def _cmd_run(args: Any) -> int:
     from ._runtime import Runtime
 
+    watchdog = None
     try:
-        with Runtime(args.database, max_memory=args.max_memory, sandbox=args.sandbox) as rt:
+        root = _project_root(args.file) if args.sandbox else None
+        with Runtime(args.database, max_memory=args.max_memory, sandbox=args.sandbox, project_root=root) as rt:
             rt.watch(deadline_s=args.timeout)  # Ctrl+C and --timeout reach a Lua loop that never returns
+            watchdog = _Watchdog(rt, args.timeout)
             rt.run_main(args.file, *args.args)  # drives the event loop until idle (issue 4)
     except HypeError as exc:
         _print_error(exc)
@@ -47,6 +149,9 @@ def _cmd_run(args: Any) -> int:
     except KeyboardInterrupt:  # Ctrl+C outside Lua code
         sys.stderr.write("interrupted\n")
         return 130
+    finally:
+        if watchdog is not None:
+            watchdog.stop()
     return 0
 
 
@@ -155,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                      help="stop the script after this many seconds (error TIMEOUT)")
     run.add_argument("--sandbox", action="store_true",
-                     help="untrusted code: no io/os/dofile/C modules, load() takes text only")
+                     help="untrusted code: an allow-list environment (no io/os/debug/python, text-only load), "
+                          "require confined to the project, a 256 MiB heap cap unless --max-memory")
     run.set_defaults(func=_cmd_run)
 
     pg = sub.add_parser("playground", help="serve the in-browser playground from dist/web")

@@ -132,9 +132,11 @@ class LupaVM(LuaVM):
         self._max_memory = max_memory
         (self._pcall, self._ptr, self._resume, self._wrap, self._load, self._dump,
          self._newco, self._type, self._release, self._thread_id, self._box_id) = self._rt.execute(_BOOT)
+        # lupa's `python` library (python.none, as_attrgetter, ...) reaches every Python
+        # object; the plain-data contract has no use for it (the ctypes back-end has none)
+        self._rt.execute(b"python = nil package.loaded.python = nil")
         if not open_libs:  # lupa always opens them: remove every global instead
             self._rt.execute(b"local G = _G for k in next, G do G[k] = nil end")
-        self._G = self._rt.globals()
         self._pending: dict[str, BaseException] = {}
 
     # ------------------------------------------------------------ conversion
@@ -345,20 +347,20 @@ class LupaVM(LuaVM):
     def get_global(self, name: str) -> Any:
         if self._rt is None:
             raise LuaError("the Lua VM is closed", code="LUA_CLOSED")
-        return self._from_lua(self._G[name.encode("utf-8")])
+        return self._from_lua(self._rt.globals()[name.encode("utf-8")])
 
     def set_global(self, name: str, value: Any) -> None:
         if self._rt is None:
             raise LuaError("the Lua VM is closed", code="LUA_CLOSED")
-        self._G[name.encode("utf-8")] = self._to_lua(value)
+        self._rt.globals()[name.encode("utf-8")] = self._to_lua(value)
 
     def globals_handle(self) -> LuaHandle:
-        return LuaHandle(self, self._G)
+        return LuaHandle(self, self._rt.globals())
 
     def register(self, name: str | None, fn: Callable[..., Any]) -> LuaFunction:
         lua_fn = self._wrap(self._make_callback(fn))
         if name is not None:
-            self._G[name.encode("utf-8")] = lua_fn
+            self._rt.globals()[name.encode("utf-8")] = lua_fn
         return LuaFunction(self, lua_fn)
 
     def dump(self, fn: LuaFunction, strip: bool = False) -> bytes:
@@ -401,5 +403,4 @@ class LupaVM(LuaVM):
 
     def close(self) -> None:
         self._rt = None
-        self._G = None
         self._pending.clear()

@@ -36,8 +36,10 @@ def install_require(runtime: Runtime, resolver: Resolver | None = None) -> Resol
 
     resolver = resolver or Resolver()
     src = lua_source("require")
-    (set_main,) = runtime.vm.execute(src, resolver.lua_resolve, resolver.fail, chunkname="=(hype require)")
+    set_main, configure = runtime.vm.execute(src, resolver.lua_resolve, resolver.fail,
+                                             chunkname="=(hype require)")
     runtime.resolver = resolver  # type: ignore[attr-defined]
+    runtime._configure_require = configure  # type: ignore[attr-defined]  # the sandbox's package tables
     # the main file is the base of `require` calls whose caller frame is gone (a
     # tail-called `return require("./x")`) or is the event loop's (async main chunk)
     for method in ("execute_file", "run_main"):

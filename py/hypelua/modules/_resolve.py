@@ -41,11 +41,21 @@ class Resolver:
         builtin_dir: directory holding ``hype/*.lua`` (default :func:`hypelua._runtime.lua_path`).
         global_dir: directory of global modules (default ``hype_home()/modules``).
         cwd: base directory for requests from non-file chunks (default: ``os.getcwd()`` at call time).
+        roots: confine resolution to these directories (``Runtime(sandbox=True)``): a
+            request that leaves them fails with ``MODULE_OUTSIDE_SANDBOX`` before any
+            file outside is probed, ``hype_modules`` is searched only up to a root, a
+            found file whose real path (symlinks resolved) is outside is refused too,
+            and there are no built-in files, global modules or ``package.path``
+            templates (built-ins come from the sandbox's ``package.loaded``).
     """
 
     def __init__(self, fs: ModuleFS | None = None, *, builtin_dir: str | None = None,
-                 global_dir: str | None = None, cwd: str | None = None) -> None:
+                 global_dir: str | None = None, cwd: str | None = None,
+                 roots: list[str] | None = None) -> None:
         self.fs: ModuleFS = fs or NativeFS()
+        self.roots = [os.path.realpath(r) for r in roots] if roots is not None else None
+        if self.roots is not None:
+            builtin_dir, global_dir = "", ""
         if builtin_dir is None:
             from .._runtime import lua_dir
 
@@ -56,6 +66,22 @@ class Resolver:
         self._mains: dict[str, str | None] = {}
         #: (request, caller, tried) of the last failed resolution (for :meth:`fail`)
         self.last_failure: tuple[str, str | None, list[str]] | None = None
+
+    # ------------------------------------------------------------ confinement
+    def inside(self, path: str) -> bool:
+        """True when ``path`` (made absolute, symlinks resolved) is inside a root (always, without roots)."""
+        if self.roots is None:
+            return True
+        real = os.path.realpath(path)
+        return any(real == r or real.startswith(r.rstrip(os.sep) + os.sep) for r in self.roots)
+
+    def _outside(self, request: str, caller: str | None) -> None:
+        raise LuaModuleNotFoundError(
+            f"module '{request}' is outside the sandbox's project directory",
+            code="MODULE_OUTSIDE_SANDBOX",
+            details={"name": request, "from": caller, "roots": list(self.roots or [])},
+            suggestion="Sandboxed code may require files of its project, its hype_modules and the built-ins only.",
+        )
 
     # ------------------------------------------------------------ algorithm
     def _file(self, x: str, tried: list[str]) -> str | None:
@@ -117,26 +143,35 @@ class Resolver:
             ``(path or None, tried)``: the absolute, normalised module path and every path probed.
         """
         tried: list[str] = []
+        confined = self.roots is not None
+        if confined and ("\0" in request or "\\" in request):
+            return None, tried
         if request.startswith(("./", "../", "/")) or request in (".", ".."):
             x = os.path.normpath(os.path.join(self._base_dir(caller), request))
-            return self._load(x, tried), tried
+            if confined and not self.inside(x):
+                self._outside(request, caller)
+            return self._confine(self._load(x, tried), request, caller), tried
         if not request or "\0" in request or request.startswith("\\"):
             return None, tried
+        if confined and (os.path.isabs(request) or ".." in request.replace("\\", "/").split("/")):
+            self._outside(request, caller)
         names = [request]
         if "." in request and "/" not in request:
             names.append(request.replace(".", "/"))
         directory = self._base_dir(caller)
-        while True:
+        while not confined or self.inside(directory):
             if os.path.basename(directory) != "hype_modules":
                 base = os.path.join(directory, "hype_modules")
                 for n in names:
                     found = self._load(os.path.normpath(os.path.join(base, n)), tried)
                     if found:
-                        return found, tried
+                        return self._confine(found, request, caller), tried
             parent = os.path.dirname(directory)
             if parent == directory:
                 break
             directory = parent
+        if confined:
+            return None, tried
         for n in names:
             if n == "hype" or n.startswith("hype/"):
                 found = self._load(os.path.normpath(os.path.join(self.builtin_dir, n)), tried)
@@ -148,6 +183,11 @@ class Resolver:
                 if found:
                     return found, tried
         return None, tried
+
+    def _confine(self, found: str | None, request: str, caller: str | None) -> str | None:
+        if found is not None and self.roots is not None and not self.inside(found):
+            self._outside(request, caller)
+        return found
 
     def find_lua_path(self, request: str, package_path: str, tried: list[str]) -> str | None:
         """Lua's ``package.searchpath(request, package_path)`` through :attr:`fs` (appends to ``tried``)."""
@@ -170,7 +210,7 @@ class Resolver:
             LuaModuleNotFoundError: ``details = {"name", "from", "tried": [paths]}``.
         """
         path, tried = self.find(request, caller)
-        if path is None and package_path and not request.startswith((".", "/")):
+        if path is None and package_path and self.roots is None and not request.startswith((".", "/")):
             path = self.find_lua_path(request, package_path, tried)
         if path is None:
             self.last_failure = (request, caller, tried)
@@ -199,7 +239,8 @@ class Resolver:
         if not isinstance(request, str):
             raise TypeError(f"bad argument #1 to 'require' (string expected, got {type(request).__name__})")
         path, tried = self.find(request, caller if isinstance(caller, str) else None)
-        if path is None and isinstance(package_path, str) and not request.startswith((".", "/")):
+        if path is None and isinstance(package_path, str) and self.roots is None \
+                and not request.startswith((".", "/")):
             path = self.find_lua_path(request, package_path, tried)
         if path is None:
             self.last_failure = (request, caller if isinstance(caller, str) else None, tried)
