@@ -241,6 +241,8 @@ export class Hype {
     /** How many times a runaway call made us replace the worker (see `run`). */
     this.restarts = 0;
     this._registry = opts.registry ?? null;
+    /** true: user code runs in the sandbox (Runtime(sandbox=True)), also after a worker restart */
+    this.sandbox = Boolean(opts.sandbox);
     this._attach(worker);
   }
 
@@ -280,7 +282,8 @@ export class Hype {
     const worker = this._newWorker();
     this._worker = worker;
     this._attach(worker);
-    worker.postMessage({ type: "init", baseUrl: this.baseUrl, database: this.database, registry: this._registry });
+    worker.postMessage({ type: "init", baseUrl: this.baseUrl, database: this.database, registry: this._registry,
+                         sandbox: this.sandbox });
   }
 
   /**
@@ -292,6 +295,8 @@ export class Hype {
    * @param {(line: string) => void} [options.stderr] Python stderr (default console.warn)
    * @param {(status: {phase: string, ms: number}) => void} [options.onStatus] boot progress
    * @param {string} [options.registry] default package registry URL of `install()` (CORS-enabled)
+   * @param {boolean} [options.sandbox=false] run untrusted Lua: an allow-list environment (no io/os/debug,
+   *   text-only load, require confined to the project directory, 256 MiB Lua heap); see README "Sandbox"
    * @returns {Promise<Hype>}
    */
   static async load(options = {}) {
@@ -302,11 +307,13 @@ export class Hype {
       baseUrl,
       database,
       registry: options.registry ?? null,
+      sandbox: Boolean(options.sandbox),
       stdout: options.stdout ?? ((line) => console.log(line)),
       stderr: options.stderr ?? ((line) => console.warn(line)),
       onStatus: options.onStatus,
     });
-    worker.postMessage({ type: "init", baseUrl, database, registry: options.registry ?? null });
+    worker.postMessage({ type: "init", baseUrl, database, registry: options.registry ?? null,
+                         sandbox: Boolean(options.sandbox) });
     await hype._ready;
     return hype;
   }

@@ -44,7 +44,7 @@ import os
 from hypelua.browser import WorkerHost
 os.chdir(project_root)
 host = await WorkerHost.create(database=database, idb=idb, project_root=project_root,
-                               project_sync=project_sync, registry=registry)
+                               project_sync=project_sync, registry=registry, sandbox=sandbox)
 `;
 
 /** The persisted project directory (IDBFS: one IndexedDB database named after the mount point). */
@@ -67,7 +67,7 @@ async function mountProject(pyodide) {
   return () => (chain = chain.then(() => syncfs(FS, false)));
 }
 
-async function boot({ baseUrl, database, registry }) {
+async function boot({ baseUrl, database, registry, sandbox }) {
   status("start");
   const idb = createIdbBridge(self.indexedDB);
   const idbOpen = idb.open(database).catch((e) => e); // overlap with Pyodide's boot
@@ -122,6 +122,7 @@ async function boot({ baseUrl, database, registry }) {
   ns.set("project_root", PROJECT_DIR);
   ns.set("project_sync", projectSync);
   ns.set("registry", registry ?? null);
+  ns.set("sandbox", Boolean(sandbox));
   await pyodide.runPythonAsync(PY_BOOT_HOST, { globals: ns });
   host = ns.get("host");
   ns.destroy();

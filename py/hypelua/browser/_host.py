@@ -185,6 +185,7 @@ class WorkerHost:
         self._registry = registry
         self._backend = runtime.vm.backend_name
         self._max_memory: int | None = None
+        self._sandbox = runtime.sandbox
         if project is not None:
             self._root_modules()
         self._ops = {
@@ -226,7 +227,7 @@ class WorkerHost:
     async def create(cls, database: str = "hypelua", idb: Any = None, *, backend: str | None = None,
                      max_memory: int | None = None, project_root: str | None = None,
                      project_sync: Callable[[], Any] | None = None, http_get: HttpGet | None = None,
-                     registry: str | None = None) -> WorkerHost:
+                     registry: str | None = None, sandbox: bool = False) -> WorkerHost:
         """Open the database (IndexedDB through ``idb``, else in memory) and start a Runtime.
 
         Args:
@@ -236,6 +237,8 @@ class WorkerHost:
             max_memory: Lua heap limit in bytes.
             project_root: the project directory (module root; the worker passes its IDBFS mount).
             project_sync: called (and awaited) to persist the project directory after file changes.
+            sandbox: run user code in the sandbox (``Runtime(sandbox=True)``: allow-list
+                environment, ``require`` confined to ``project_root``, 256 MiB heap unless ``max_memory``).
             http_get: transport of ``install`` (default: pyfetch in Pyodide, httpx natively).
             registry: default registry URL of ``install``.
         Raises:
@@ -249,10 +252,12 @@ class WorkerHost:
             db = Database.open(":memory:")
         await db.flush()  # a new database's HMAC key must be durable before any function is
         output: list[str] = []
-        runtime = Runtime(db, backend=backend, max_memory=max_memory, stdout=output.append)
+        runtime = Runtime(db, backend=backend, max_memory=max_memory, stdout=output.append,
+                          sandbox=sandbox, project_root=project_root)
         project = ProjectFS(project_root, project_sync) if project_root is not None else None
         host = cls(runtime, output, project=project, http_get=http_get, registry=registry)
         host._max_memory = max_memory
+        host._sandbox = sandbox
         return host
 
     def _root_modules(self) -> None:
@@ -424,7 +429,8 @@ class WorkerHost:
         with contextlib.suppress(ValueError):
             db.listeners.remove(old._on_database_write)
         self.runtime = Runtime(db, backend=self._backend, max_memory=self._max_memory,
-                               stdout=self._output.append)
+                               stdout=self._output.append, sandbox=self._sandbox,
+                               project_root=self.project.root if self.project is not None else None)
         self._globals.clear()
         self._root_modules()
         old.vm.close()
