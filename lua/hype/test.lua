@@ -361,7 +361,17 @@ Spy.__call = function(self, ...)
 end
 
 local function new_spy(fn)
-  return setmetatable({ __spy = true, calls = {}, returnvals = {}, callback = fn }, Spy)
+  local s = setmetatable({ __spy = true, calls = {}, returnvals = {}, callback = fn }, Spy)
+  -- luassert's stubs take the dot form s.returns(v) / s.invokes(f); s:returns(v) works too
+  s.returns = function(first, ...)
+    if rawequal(first, s) then return Spy.returns(s, ...) end
+    return Spy.returns(s, first, ...)
+  end
+  s.invokes = function(first, ...)
+    if rawequal(first, s) then return Spy.invokes(s, ...) end
+    return Spy.invokes(s, first)
+  end
+  return s
 end
 
 function Spy:clear() self.calls = {}; self.returnvals = {}; return self end
@@ -1057,7 +1067,9 @@ function T.run(opts)
       end
     end
     revert_spies(mark)
-    table.remove(states)
+    -- busted's context pop_state: an expose block refreshes the enclosing
+    -- insulate's snapshot, so what it changed survives that block
+    state = table.remove(states)
     if block.envmode == "expose" and states[#states] then states[#states] = save_env() end
     if state then restore_env(state) end
   end

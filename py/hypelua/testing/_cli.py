@@ -61,7 +61,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
                            exclude_tags=args.exclude_tags, control=control)
         except KeyboardInterrupt:
             control.interrupted = True
-        except Exception as exc:  # noqa: BLE001 - the reports below are written whatever happened
+        except Exception as exc:
             broken = exc
         finally:
             reporter.finish(results)  # the summary / TAP plan / JUnit file are always complete

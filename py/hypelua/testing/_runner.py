@@ -122,7 +122,7 @@ def _start_watch(rt: Any, timeout_ms: float) -> None:
     """
     try:
         rt.watch(deadline_s=None, every=200_000)
-    except Exception:  # noqa: BLE001 - no hook: timers still time out async tests
+    except Exception:
         return
 
 
@@ -211,7 +211,7 @@ def _sigint_handler() -> Any:
 
         if threading.current_thread() is threading.main_thread():
             return signal.getsignal(signal.SIGINT)
-    except Exception:  # noqa: BLE001 - no signals on this platform
+    except Exception:
         pass
     return None
 
@@ -224,7 +224,7 @@ def _restore_sigint(handler: Any) -> None:
     try:
         if signal.getsignal(signal.SIGINT) is not handler:
             signal.signal(signal.SIGINT, handler)
-    except Exception:  # noqa: BLE001 - no signals on this platform
+    except Exception:
         pass
 
 
@@ -314,7 +314,10 @@ def _load_message(exc: HypeError) -> str:
     """The failure message of a file that failed to load (a TIMEOUT keeps only its message)."""
     if exc.code == "TIMEOUT":
         return exc.message
-    return f"{exc.message}\n{exc.details.get('traceback', '')}".rstrip()
+    tb = str(exc.details.get("traceback") or "").rstrip()
+    if tb.startswith(exc.message):
+        tb = tb[len(exc.message):].lstrip("\n")
+    return f"{exc.message}\n{tb}".rstrip()
 
 
 async def run_files(files: Iterable[str | Path], **kwargs: Any) -> list[TestResult]:
