@@ -373,4 +373,23 @@ def default_stdout(reporter: str) -> Callable[[str], Any]:
     """
     from .._runtime import console_writer
 
-    return console_writer() if reporter == "pretty" else console_writer(sys.stderr)
+    if reporter == "pretty":
+        return console_writer()
+    return _stderr_writer
+
+
+def _stderr_writer(text: str) -> None:
+    """Write Lua output to stderr; non-UTF-8 bytes (surrogate escapes) go out as
+    the raw bytes (stderr's ``backslashreplace`` would print ``\\udcff`` instead)."""
+    out = sys.stderr
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        buffer = getattr(out, "buffer", None)
+        if buffer is not None:
+            out.flush()
+            buffer.write(text.encode("utf-8", "surrogateescape"))
+            buffer.flush()
+            return
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    out.write(text)
