@@ -1,11 +1,18 @@
 -- hype.test: a Jest/busted-style test framework running on hype.loop.
 --
 -- Globals installed by install():
---   describe/context(name, fn), it/test/spec(name, fn [, timeout_ms]), pending(name),
---   xit/xdescribe (skipped), before_each/beforeEach, after_each/afterEach,
---   setup/before_all/beforeAll/lazy_setup/strict_setup, teardown/after_all/afterAll/
---   lazy_teardown/strict_teardown, expect, assert (luassert-compatible, still callable
---   like the builtin), spy, stub, mock, match.
+--   describe/context/insulate/expose(name, fn), it/test/spec(name, fn [, timeout_ms]),
+--   pending(name) (inside a test: pending(msg) makes it pending), finally(fn) (in
+--   an it body), xit/xdescribe (skipped), before_each/beforeEach, after_each/afterEach,
+--   setup/strict_setup/before_all/beforeAll, lazy_setup, teardown/strict_teardown/
+--   after_all/afterAll, lazy_teardown, randomize (accepted, order kept), expect,
+--   assert (luassert-compatible, still callable like the builtin; assert:snapshot()),
+--   spy, stub, mock, match.  setTimeout/setInterval/queueMicrotask are wrapped so an
+--   error in a callback fails the running test; os.exit fails the test instead of
+--   ending the run.
+--
+-- Execution follows busted 2 (see "the suites" below): describe bodies run when
+-- the runner reaches them, interleaved with the tests of earlier blocks.
 --
 -- Async tests: a test function taking a parameter gets `done` (call done() or
 -- done(err) / done.fail(msg)); a test may also return a promise or call
