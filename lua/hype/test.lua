@@ -1,11 +1,18 @@
 -- hype.test: a Jest/busted-style test framework running on hype.loop.
 --
 -- Globals installed by install():
---   describe/context(name, fn), it/test/spec(name, fn [, timeout_ms]), pending(name),
---   xit/xdescribe (skipped), before_each/beforeEach, after_each/afterEach,
---   setup/before_all/beforeAll/lazy_setup/strict_setup, teardown/after_all/afterAll/
---   lazy_teardown/strict_teardown, expect, assert (luassert-compatible, still callable
---   like the builtin), spy, stub, mock, match.
+--   describe/context/insulate/expose(name, fn), it/test/spec(name, fn [, timeout_ms]),
+--   pending(name) (inside a test: pending(msg) makes it pending), finally(fn) (in
+--   an it body), xit/xdescribe (skipped), before_each/beforeEach, after_each/afterEach,
+--   setup/strict_setup/before_all/beforeAll, lazy_setup, teardown/strict_teardown/
+--   after_all/afterAll, lazy_teardown, randomize (accepted, order kept), expect,
+--   assert (luassert-compatible, still callable like the builtin; assert:snapshot()),
+--   spy, stub, mock, match.  setTimeout/setInterval/queueMicrotask are wrapped so an
+--   error in a callback fails the running test; os.exit fails the test instead of
+--   ending the run.
+--
+-- Execution follows busted 2 (see "the suites" below): describe bodies run when
+-- the runner reaches them, interleaved with the tests of earlier blocks.
 --
 -- Async tests: a test function taking a parameter gets `done` (call done() or
 -- done(err) / done.fail(msg)); a test may also return a promise or call
@@ -25,6 +32,12 @@ local loop = package.loaded["hype.loop"]
 local Promise = loop.Promise
 local builtin_assert = assert
 local unpack, pack = table.unpack, table.pack
+-- The runner's own error handling uses the plain pcall: the user-visible one
+-- (hype.watch) re-raises a fired TIMEOUT/INTERRUPTED, which the runner must
+-- catch to fail the test and go on.  Assertions (toThrow, has_error) keep the
+-- user-visible pcall so they cannot swallow a timeout either.
+local watch = package.loaded["hype.watch"]
+local raw_pcall = watch and watch.raw and watch.raw.pcall or pcall
 
 local T = {}
 
@@ -109,6 +122,10 @@ T.fail = fail
 
 local function error_text(e)
   if type(e) == "string" then return e end
+  local mt = getmetatable(e)
+  if type(e) == "table" and not (type(mt) == "table" and mt.__tostring) and type(rawget(e, "message")) ~= "string" then
+    return inspect(e) -- busted prints error tables (pretty.write), not "table: 0x..."
+  end
   return loop.describe(e)
 end
 
@@ -351,7 +368,17 @@ Spy.__call = function(self, ...)
 end
 
 local function new_spy(fn)
-  return setmetatable({ __spy = true, calls = {}, returnvals = {}, callback = fn }, Spy)
+  local s = setmetatable({ __spy = true, calls = {}, returnvals = {}, callback = fn }, Spy)
+  -- luassert's stubs take the dot form s.returns(v) / s.invokes(f); s:returns(v) works too
+  s.returns = function(first, ...)
+    if rawequal(first, s) then return Spy.returns(s, ...) end
+    return Spy.returns(s, first, ...)
+  end
+  s.invokes = function(first, ...)
+    if rawequal(first, s) then return Spy.invokes(s, ...) end
+    return Spy.invokes(s, first)
+  end
+  return s
 end
 
 function Spy:clear() self.calls = {}; self.returnvals = {}; return self end
@@ -383,7 +410,7 @@ Spy.mockReturnValue = Spy.returns
 Spy.mockImplementation = Spy.invokes
 Spy.mockClear = Spy.clear
 
-local spies = {} -- spies/stubs to revert after each test (spy.on, stub)
+local spies = {} -- spies/stubs on tables (spy.on, stub, mock), reverted when their scope ends
 
 local spy = setmetatable({}, { __call = function(_, fn) return new_spy(fn) end })
 function spy.new(fn) return new_spy(fn) end
@@ -427,9 +454,20 @@ function mock.clear(tbl)
   return tbl
 end
 
-local function revert_spies()
-  for i = #spies, 1, -1 do spies[i]:revert() end
-  spies = {}
+-- revert the spies created since `mark` (= #spies when the scope began):
+-- a test's (hooks, body, finally) after the test, a block's (describe body,
+-- setup) after its teardown, and assert:snapshot()'s on snapshot:revert()
+local function revert_spies(mark)
+  mark = mark or 0
+  for i = #spies, mark + 1, -1 do
+    local s = spies[i]
+    spies[i] = nil
+    s:revert()
+  end
+end
+local function new_snapshot()
+  local mark = #spies
+  return { revert = function() revert_spies(mark) end }
 end
 
 -- match: argument matchers for called_with / same
@@ -573,6 +611,7 @@ ProxyMT.__call = function(self, ...)
   end
   local key = table.concat(name, "_")
   if key == "spy" or key == "stub" then return proxy({}, (...)) end
+  if key == "snapshot" then return new_snapshot() end -- assert:snapshot()
   if key == "fail" then fail(tostring((...))) end
   key = ALIASES[key] or key
   local fn = A[key]
@@ -597,17 +636,34 @@ local luassert = setmetatable({}, {
 function T.register_assertion(name, fn) A[name] = fn end
 
 ----------------------------------------------------------------- the suites
-local root, current, tests
-local function new_block(name, parent)
-  return { name = name, parent = parent, children = {}, before_each = {}, after_each = {},
-    setup = {}, teardown = {}, skip = parent and parent.skip or false }
+-- busted 2's execution model (busted/init.lua, busted/block.lua, busted/core.lua):
+-- loading a spec file only registers its top-level blocks, tests and hooks.  A
+-- describe body runs when the runner reaches that block (after the tests of the
+-- blocks before it, so it sees what their hooks set); then the block runs:
+--   setup (= strict_setup) hooks; the children in order, unless a setup failed;
+--   lazy_teardown (when its lazy_setup ran); teardown (= strict_teardown), always.
+-- A test: lazy_setup of every enclosing block not yet set up (outer first, once
+-- per block); before_each outer -> inner (the levels below one that failed do
+-- not run, nor the body); the body; its finally(fn); after_each inner -> outer,
+-- from the deepest level before_each reached.
+-- insulate blocks restore _G and package.loaded when they end; expose blocks
+-- keep their changes past the enclosing insulate block.
+
+local PENDING = { __tostring = function(p) return "pending: " .. tostring(p.message) end }
+local ABORT = setmetatable({}, { __tostring = function() return "interrupted (Ctrl+C)" end })
+local root, current, collecting, running, tests
+
+local function new_block(name, parent, fn, envmode)
+  return { name = name, parent = parent, children = {}, fn = fn, envmode = envmode,
+    before_each = {}, after_each = {}, strict_setup = {}, strict_teardown = {},
+    lazy_setup = {}, lazy_teardown = {}, skip = parent and parent.skip or false }
 end
 
 function T.reset(file)
   root = new_block("", nil)
   root.file = file
-  current = root
-  tests = 0
+  root.collected = true -- the file chunk is the root's body
+  current, collecting, running, tests = root, true, nil, 0
 end
 T.reset("")
 
@@ -617,46 +673,110 @@ local function full_name(block, name)
   return table.concat(parts, " ")
 end
 
-function T.describe(name, fn)
-  local block = new_block(tostring(name), current)
-  current.children[#current.children + 1] = { kind = "block", block = block }
-  local saved = current
-  current = block
-  local ok, err = pcall(fn)
-  current = saved
-  if not ok then
-    block.children[#block.children + 1] = { kind = "test", name = "(describe body)", error = err, block = block }
-  end
+local function is_callable(f)
+  return type(f) == "function" or (type(getmetatable(f)) == "table" and getmetatable(f).__call ~= nil)
 end
 
+-- describe/it/hooks called while a test or hook runs (busted: block.rejectAll)
+local function reject(what)
+  error(("'%s' not supported inside current context block"):format(what), 3)
+end
+
+-- busted's publisher: (name, fn), or (fn) named after the descriptor
+local function name_and_fn(name, fn, default)
+  if fn == nil and is_callable(name) then return default, name end
+  return name, fn
+end
+
+local function add_block(kind, name, fn, envmode)
+  if not collecting then reject(kind) end
+  name, fn = name_and_fn(name, fn, kind)
+  local block = new_block(tostring(name), current, fn, envmode)
+  current.children[#current.children + 1] = { kind = "block", block = block }
+  if fn == nil then -- busted's curried form: describe "name" (function() ... end)
+    return function(f) block.fn = f end
+  end
+  return block
+end
+
+function T.describe(name, fn) return add_block("describe", name, fn) end
+function T.insulate(name, fn) return add_block("insulate", name, fn, "insulate") end
+function T.expose(name, fn) return add_block("expose", name, fn, "expose") end
+
 function T.xdescribe(name, fn)
-  local saved_skip = current.skip
-  current.skip = true
-  T.describe(name, fn)
-  current.skip = saved_skip
+  local b = add_block("describe", name, fn)
+  if type(b) == "table" then b.skip = true end
 end
 
 function T.it(name, fn, timeout)
+  if not collecting then reject("it") end
+  name, fn = name_and_fn(name, fn, "it")
   tests = tests + 1
-  current.children[#current.children + 1] = { kind = "test", name = tostring(name), fn = fn, block = current,
-    timeout = timeout, pending = fn == nil or current.skip }
+  local test = { kind = "test", name = tostring(name), fn = fn, block = current, timeout = timeout,
+    pending = fn == nil or current.skip }
+  current.children[#current.children + 1] = test
+  if fn == nil then
+    -- it "name" (function() ... end); never completed, it stays pending
+    local skip = current.skip
+    return function(f, t) test.fn, test.pending, test.timeout = f, skip or f == nil, t or test.timeout end
+  end
 end
 
+--- pending(name [, fn]) registers a pending test; inside a running test,
+--- pending(msg) stops it and reports it pending (busted).
 function T.pending(name)
+  if running then error(setmetatable({ message = name }, PENDING), 2) end
+  if not collecting then reject("pending") end
   current.children[#current.children + 1] = { kind = "test", name = tostring(name), block = current, pending = true }
 end
 
 function T.xit(name) T.pending(name) end
 
-local function hook(kind)
-  return function(fn) local list = current[kind]; list[#list + 1] = fn end
+local function hook(kind, label)
+  return function(name, fn)
+    if not collecting then reject(label) end
+    if fn == nil then fn = name end -- before_each(fn) or before_each("name", fn)
+    if not is_callable(fn) then error(label .. ": expected a function", 2) end
+    local list = current[kind]
+    list[#list + 1] = fn
+  end
 end
-T.before_each, T.after_each, T.setup, T.teardown = hook("before_each"), hook("after_each"), hook("setup"), hook("teardown")
+T.before_each, T.after_each = hook("before_each", "before_each"), hook("after_each", "after_each")
+T.setup, T.teardown = hook("strict_setup", "setup"), hook("strict_teardown", "teardown")
+T.strict_setup, T.strict_teardown = hook("strict_setup", "strict_setup"), hook("strict_teardown", "strict_teardown")
+T.lazy_setup, T.lazy_teardown = hook("lazy_setup", "lazy_setup"), hook("lazy_teardown", "lazy_teardown")
 
---- Names of every test collected so far (full names, in order).
+--- finally(fn) inside an it(): runs after the test body, passed or failed; a
+--- failing finally fails the test (busted).  The last call wins.
+function T.finally(fn)
+  if not running or running.phase ~= "body" then
+    error("'finally' is only available inside an it() body", 2)
+  end
+  running.finally = fn
+end
+
+--- randomize(): accepted for busted compatibility; tests keep their written order.
+function T.randomize() end
+
+-- run a block's body (registers its children); returns ok, err
+local function collect(block)
+  if block.collected then return true end
+  block.collected = true
+  if block.fn == nil then return true end
+  local saved_current, saved_collecting, saved_running = current, collecting, running
+  current, collecting, running = block, true, nil
+  local ok, err = raw_pcall(block.fn)
+  current, collecting, running = saved_current, saved_collecting, saved_running
+  return ok, err
+end
+
+--- Names of every test (full names, in order).  Runs the describe bodies
+--- (collection only, no hooks): use a runtime that is thrown away afterwards.
 function T.list()
   local out = {}
   local function walk(block)
+    local ok = collect(block)
+    if not ok then out[#out + 1] = full_name(block, "(describe body)") return end
     for _, c in ipairs(block.children) do
       if c.kind == "block" then walk(c.block) else out[#out + 1] = full_name(c.block, c.name) end
     end
@@ -667,10 +787,50 @@ end
 
 ----------------------------------------------------------------- the runner
 local current_test_error -- set by unhandled rejections during a test
+local current_reject     -- rejects what run_fn awaits (an error in a timer callback)
+local stray = {}         -- errors of timer callbacks while nothing was awaited
+local deadline           -- host function(seconds|nil, message): the watch hook's deadline
+
+local function arm(ms, what)
+  if deadline then
+    deadline(ms / 1000, ("timeout: exceeded %d ms%s (the %s did not return: a loop that never ends?)")
+      :format(ms, what and (" in " .. what) or "", what or "test"))
+  end
+end
+local function disarm() if deadline then deadline(nil) end end
+
+local function is_interrupt(err)
+  return err == ABORT or (type(err) == "string" and err:find("HypeError: [INTERRUPTED]", 1, true) ~= nil)
+end
+local function check_abort(err)
+  if is_interrupt(err) then error(ABORT, 0) end
+end
+
+-- the failure message of an error: the watch hook's TIMEOUT without its prefix
+local function readable(err)
+  if type(err) == "string" then
+    local m = err:match("HypeError: %[TIMEOUT%] (.*)$")
+    if m then return m end
+  end
+  return err
+end
+
+-- errors in timer callbacks fail the test that is running (like Jest), not the file
+local function on_uncaught(e)
+  if current_reject then current_reject(e) else stray[#stray + 1] = e end
+end
+local function guard(fn)
+  if not is_callable(fn) then return fn end
+  return function(...)
+    local ok, e = raw_pcall(fn, ...)
+    if not ok then on_uncaught(e) end
+  end
+end
 
 -- run fn (maybe taking `done`, maybe returning a promise) with a timeout; returns ok, err
-local function run_fn(fn, timeout)
-  local info = debug.getinfo(fn, "u")
+local function run_fn(fn, timeout, what)
+  arm(timeout, what)
+  local info = type(fn) == "function" and debug.getinfo(fn, "u") or nil
   local p
   if info and info.nparams and info.nparams >= 1 then
     local settle_res, settle_rej
@@ -689,49 +849,83 @@ local function run_fn(fn, timeout)
     end)
   end
   if p.state ~= 0 then -- settled synchronously: no timer needed
+    disarm()
     local st, v = p:status()
     p:catch(function() end)
     return st == "fulfilled", v
   end
-  local timer
+  local timer, fail
   local timeout_p = Promise.new(function(_, rej)
-    timer = setTimeout(function()
+    fail = rej
+    timer = loop.setTimeout(function()
       rej(("timeout: exceeded %d ms (call done() or settle the returned promise)"):format(timeout))
     end, timeout)
   end)
-  local ok, err = pcall(loop.await, Promise.race({ p, timeout_p }))
-  clearTimeout(timer)
+  current_reject = fail
+  local ok, err = raw_pcall(loop.await, Promise.race({ p, timeout_p }))
+  current_reject = nil
+  loop.clearTimeout(timer)
+  disarm()
   return ok, err
 end
 
---- Run the collected suite; returns a promise of { passed, failed, pending }.
+local function save_env()
+  local g, loaded = {}, {}
+  for k, v in next, _G do g[k] = v end
+  for k, v in pairs(package.loaded) do loaded[k] = v end
+  return { gmt = getmetatable(_G), g = g, loaded = loaded }
+end
+local function restore_env(state)
+  setmetatable(_G, state.gmt)
+  for k in next, _G do if state.g[k] == nil then rawset(_G, k, nil) end end
+  for k, v in pairs(state.g) do rawset(_G, k, v) end
+  for k in pairs(package.loaded) do if state.loaded[k] == nil then package.loaded[k] = nil end end
+  for k, v in pairs(state.loaded) do package.loaded[k] = v end
+end
+
+--- Run the suite; returns a promise of { passed, failed, pending }.
 --- opts: { filter = lua pattern or plain text on the full name, timeout = ms,
----         report = function(result) }; result = { name, status, message, duration_ms, path }.
+---         tags / exclude_tags = comma-separated tag names (#tag in test names),
+---         report = function(result), deadline = function(seconds|nil, message),
+---         interrupted = function() }; result = { name, full_name, status,
+---         message, duration_ms, path }.  Ctrl+C (the watch hook's INTERRUPTED)
+---         stops the run: interrupted() is called and the promise resolves.
 function T.run(opts)
   opts = opts or {}
   local report = opts.report or function() end
   local filter = opts.filter
   local default_timeout = opts.timeout or 5000
+  deadline = opts.deadline
+  local function tag_set(s)
+    local set = nil
+    for t in tostring(s or ""):gmatch("[^,%s]+") do set = set or {}; set[(t:gsub("^#", ""))] = true end
+    return set
+  end
+  local include, exclude = tag_set(opts.tags), tag_set(opts.exclude_tags)
+  local narrowed = (filter and filter ~= "") or include ~= nil or exclude ~= nil
   local counts = { passed = 0, failed = 0, pending = 0 }
   local clock = loop.now
+  local states = {} -- insulate snapshots of the enclosing blocks (false: none)
   loop.onUnhandledRejection(function(reason)
+    if is_interrupt(reason) or (type(reason) == "string" and reason:find("HypeError: [TIMEOUT]", 1, true)) then
+      if current_reject then return current_reject(reason) end
+    end
     if current_test_error == nil then current_test_error = reason end
   end)
 
   local function selected(name)
+    if include or exclude then
+      local has = false
+      for t in name:gmatch("#([%w_%-%.:]+)") do
+        if exclude and exclude[t] then return false end
+        if include and include[t] then has = true end
+      end
+      if include and not has then return false end
+    end
     if not filter or filter == "" then return true end
     if name:find(filter, 1, true) then return true end
-    local ok, found = pcall(string.find, name, filter)
+    local ok, found = raw_pcall(string.find, name, filter)
     return ok and found ~= nil
-  end
-
-  local function has_selected(block)
-    for _, c in ipairs(block.children) do
-      if c.kind == "block" then
-        if has_selected(c.block) then return true end
-      elseif selected(full_name(c.block, c.name)) then return true end
-    end
-    return false
   end
 
   local function path_of(block)
@@ -742,72 +936,168 @@ function T.run(opts)
 
   local function emit(test, status, message, duration)
     counts[status] = counts[status] + 1
+    message = readable(message)
     report({ name = test.name, full_name = full_name(test.block, test.name), path = path_of(test.block),
-      status = status, message = message and error_text(message) or nil, duration_ms = duration or 0 })
+      status = status, message = message ~= nil and error_text(message) or nil, duration_ms = duration or 0 })
   end
 
-  local function run_hooks_each(block, kind, outer_first)
+  local function chain_of(block)
     local chain = {}
-    local b = block
-    while b do table.insert(chain, 1, b); b = b.parent end
-    if not outer_first then
-      local rev = {}
-      for i = #chain, 1, -1 do rev[#rev + 1] = chain[i] end
-      chain = rev
-    end
-    for _, blk in ipairs(chain) do
-      for _, fn in ipairs(blk[kind]) do
-        local ok, err = run_fn(fn, default_timeout)
-        if not ok then return false, err end
-      end
-    end
-    return true
+    while block do table.insert(chain, 1, block); block = block.parent end
+    return chain
   end
 
-  local run_block
   local function run_test(test)
     local name = full_name(test.block, test.name)
     if not selected(name) then return end
     if test.error then return emit(test, "failed", test.error, 0) end
-    if test.pending then return emit(test, "pending", nil, 0) end
-    local t0 = clock()
-    current_test_error = nil
-    local ok, err = run_hooks_each(test.block, "before_each", true)
-    if ok then ok, err = run_fn(test.fn, test.timeout or default_timeout) end
-    local ok2, err2 = run_hooks_each(test.block, "after_each", false)
-    revert_spies()
-    loop.check_unhandled()
-    if ok and not ok2 then ok, err = false, err2 end
-    if ok and current_test_error ~= nil then ok, err = false, "unhandled promise rejection: " .. error_text(current_test_error) end
-    current_test_error = nil
-    emit(test, ok and "passed" or "failed", not ok and err or nil, clock() - t0)
-  end
-
-  run_block = function(block)
-    if not has_selected(block) then return end
-    for _, fn in ipairs(block.setup) do
-      local ok, err = run_fn(fn, default_timeout)
-      if not ok then
-        for _, c in ipairs(block.children) do
-          if c.kind == "test" then emit(c, "failed", "setup failed: " .. error_text(err), 0) end
+    if test.pending or test.fn == nil then return emit(test, "pending", nil, 0) end
+    local chain = chain_of(test.block)
+    -- lazy_setup: once per block, outer first; a failed level stops the deeper ones
+    for _, b in ipairs(chain) do
+      if b.lazy_ok == nil then
+        b.lazy_ok = true
+        for _, fn in ipairs(b.lazy_setup) do
+          local ok, err = run_fn(fn, default_timeout, "lazy_setup")
+          check_abort(err)
+          if not ok and b.lazy_ok then b.lazy_ok, b.lazy_err = false, err end
         end
-        return
+      end
+      if b.lazy_ok == false then
+        return emit(test, "failed", "lazy_setup failed: " .. error_text(readable(b.lazy_err)), 0)
       end
     end
-    for _, c in ipairs(block.children) do
-      if c.kind == "block" then run_block(c.block) else run_test(c) end
+    local t0 = clock()
+    local mark = #spies
+    current_test_error = nil
+    running = test
+    test.phase = "hooks"
+    local status, err = "passed", nil
+    local reached = 0
+    for i, b in ipairs(chain) do
+      reached = i
+      for _, fn in ipairs(b.before_each) do
+        local ok, e = run_fn(fn, default_timeout, "before_each")
+        check_abort(e)
+        if not ok and status == "passed" then status, err = "failed", e end
+      end
+      if status ~= "passed" then break end
     end
-    for _, fn in ipairs(block.teardown) do
-      local ok, err = run_fn(fn, default_timeout)
+    if status == "passed" then
+      test.phase = "body"
+      local ok, e = run_fn(test.fn, test.timeout or default_timeout)
+      check_abort(e)
       if not ok then
-        emit({ name = "(teardown)", block = block }, "failed", "teardown failed: " .. error_text(err), 0)
+        if getmetatable(e) == PENDING then status = "pending" else status, err = "failed", e end
+      end
+      if test.finally then
+        test.phase = "finally"
+        local ok2, e2 = run_fn(test.finally, default_timeout, "finally")
+        check_abort(e2)
+        if not ok2 and status ~= "failed" then status, err = "failed", e2 end
       end
     end
+    test.phase = "hooks"
+    for i = reached, 1, -1 do
+      for _, fn in ipairs(chain[i].after_each) do
+        local ok, e = run_fn(fn, default_timeout, "after_each")
+        check_abort(e)
+        if not ok and status ~= "failed" then status, err = "failed", e end
+      end
+    end
+    running = nil
+    revert_spies(mark)
+    loop.check_unhandled()
+    if status ~= "failed" and current_test_error ~= nil then
+      status, err = "failed", "unhandled promise rejection: " .. error_text(current_test_error)
+    end
+    current_test_error = nil
+    emit(test, status, status == "failed" and err or nil, clock() - t0)
   end
 
+  local function has_work(block)
+    if not narrowed then return true end
+    for _, c in ipairs(block.children) do
+      if c.kind == "block" or selected(full_name(c.block, c.name)) then return true end
+    end
+    return false
+  end
+
+  local function exec_block(block)
+    local state = block.envmode == "insulate" and save_env() or false
+    states[#states + 1] = state
+    local mark = #spies
+    if not block.collected then arm(default_timeout, "describe body") end
+    local ok, err = collect(block)
+    disarm()
+    check_abort(err)
+    if not ok then
+      emit({ name = "(describe body)", block = block }, "failed", err, 0)
+    elseif has_work(block) then
+      local setup_ok, setup_err = true, nil
+      if not block.skip then
+        for _, fn in ipairs(block.strict_setup) do
+          local ok1, e = run_fn(fn, default_timeout, "setup")
+          check_abort(e)
+          if not ok1 and setup_ok then setup_ok, setup_err = false, e end
+        end
+      end
+      if setup_ok then
+        for _, c in ipairs(block.children) do
+          if c.kind == "block" then exec_block(c.block) else run_test(c) end
+        end
+      else
+        local msg, any = "setup failed: " .. error_text(readable(setup_err)), false
+        for _, c in ipairs(block.children) do
+          if c.kind == "test" and selected(full_name(c.block, c.name)) then emit(c, "failed", msg, 0); any = true end
+        end
+        if not any then emit({ name = "(setup)", block = block }, "failed", msg, 0) end
+      end
+      if block.lazy_ok ~= nil then
+        block.lazy_ok = nil
+        for _, fn in ipairs(block.lazy_teardown) do
+          local ok1, e = run_fn(fn, default_timeout, "lazy_teardown")
+          check_abort(e)
+          if not ok1 then
+            emit({ name = "(teardown)", block = block }, "failed", "lazy_teardown failed: " .. error_text(readable(e)), 0)
+          end
+        end
+      end
+      if not block.skip then
+        for _, fn in ipairs(block.strict_teardown) do
+          local ok1, e = run_fn(fn, default_timeout, "teardown")
+          check_abort(e)
+          if not ok1 then
+            emit({ name = "(teardown)", block = block }, "failed", "teardown failed: " .. error_text(readable(e)), 0)
+          end
+        end
+      end
+    end
+    revert_spies(mark)
+    -- busted's context pop_state: an expose block refreshes the enclosing
+    -- insulate's snapshot, so what it changed survives that block
+    state = table.remove(states)
+    if block.envmode == "expose" and states[#states] then states[#states] = save_env() end
+    if state then restore_env(state) end
+  end
+
+  collecting, current, running = false, nil, nil
   return loop.spawn(function()
-    run_block(root)
+    local ok, err = raw_pcall(exec_block, root)
     loop.onUnhandledRejection(nil)
+    running, current_reject = nil, nil
+    disarm()
+    for _, e in ipairs(stray) do
+      emit({ name = "(uncaught error)", block = root }, "failed", "uncaught error in a timer callback: " .. error_text(readable(e)), 0)
+    end
+    stray = {}
+    if not ok then
+      if err == ABORT then
+        if opts.interrupted then opts.interrupted() end
+      else
+        error(err, 0)
+      end
+    end
     return counts
   end)
 end
@@ -816,18 +1106,30 @@ end
 function T.install(env)
   env = env or _G
   env.describe, env.context = T.describe, T.describe
+  env.insulate, env.expose = T.insulate, T.expose
   env.it, env.test, env.spec = T.it, T.it, T.it
   env.xit, env.xdescribe, env.pending = T.xit, T.xdescribe, T.pending
   env.before_each, env.beforeEach = T.before_each, T.before_each
   env.after_each, env.afterEach = T.after_each, T.after_each
-  env.setup, env.before_all, env.beforeAll, env.lazy_setup, env.strict_setup =
-    T.setup, T.setup, T.setup, T.setup, T.setup
-  env.teardown, env.after_all, env.afterAll, env.lazy_teardown, env.strict_teardown =
-    T.teardown, T.teardown, T.teardown, T.teardown, T.teardown
+  env.setup, env.before_all, env.beforeAll = T.setup, T.setup, T.setup
+  env.strict_setup, env.lazy_setup = T.strict_setup, T.lazy_setup
+  env.teardown, env.after_all, env.afterAll = T.teardown, T.teardown, T.teardown
+  env.strict_teardown, env.lazy_teardown = T.strict_teardown, T.lazy_teardown
+  env.finally, env.randomize = T.finally, T.randomize
   env.expect = setmetatable({ extend = T.extend }, { __call = function(_, v) return T.expect(v) end })
   env.assert = luassert
   env.spy, env.stub, env.mock, env.match = spy, stub, mock, match
-  env.insulate, env.expose = T.describe, T.describe
+  -- an error in a timer callback fails the running test instead of ending the file
+  env.setTimeout = function(fn, ms, ...) return loop.setTimeout(guard(fn), ms, ...) end
+  env.setInterval = function(fn, ms, ...) return loop.setInterval(guard(fn), ms, ...) end
+  env.queueMicrotask = function(fn) return loop.queueMicrotask(guard(fn)) end
+  -- os.exit inside a spec fails that test (Jest does the same for process.exit)
+  if type(env.os) == "table" then
+    env.os.exit = function(code)
+      error(("os.exit(%s) called: a spec must not end the test run (the test fails instead)")
+        :format(code == nil and "" or tostring(code)), 2)
+    end
+  end
 end
 
 T.assert, T.spy, T.stub, T.mock, T.match = luassert, spy, stub, mock, match
