@@ -399,6 +399,7 @@ window.hypeReady = Hype.load({
   baseUrl: new URL("../", import.meta.url).href,
   database: params.get("db") || "playground",
   registry: params.get("registry") || undefined, // ?registry=URL: default of hype.install()
+  sandbox: params.get("sandbox") === "1", // ?sandbox=1: run the editor's code as untrusted (README "Sandbox")
   stdout: printLine,
   stderr: (line) => append(el("div", "entry error", line)),
   onStatus: ({ phase, ms }) => {

@@ -397,7 +397,15 @@ class WorkerHost:
             timeout = DEFAULT_TIMEOUT_MS
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise HypeError("timeout must be a positive number of milliseconds", code="BAD_REQUEST")
-        run = self.runtime.execute_async(source, *args, chunkname=chunkname)
+        rt = self.runtime
+        if self._sandbox:
+            # sandboxed code that never yields is stopped by the runtime's deadline
+            # (the worker keeps serving), not only by the page's watchdog
+            if not getattr(rt, "_watched", False):
+                rt.watch(every=200_000)
+                rt._watched = True  # type: ignore[attr-defined]
+            rt.set_deadline(timeout / 1000.0, message=f"the chunk ran longer than {timeout:g} ms")
+        run = rt.execute_async(source, *args, chunkname=chunkname)
         try:
             return await asyncio.wait_for(run, timeout / 1000.0)
         except TimeoutError:
@@ -410,6 +418,9 @@ class WorkerHost:
                 code="TIMEOUT", details={"timeout_ms": timeout},
                 suggestion="Clear intervals with clearInterval(t), or pass a larger {timeout: ms}. "
                            "The chunk's remaining timers were cleared.") from None
+        finally:
+            if self._sandbox:
+                rt.set_deadline(None)
 
     async def _run(self, code: str, timeout: float | None = None) -> list[Any]:
         return list(await self._execute(self._code(code), None, timeout))
