@@ -150,6 +150,16 @@ def hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
         hp.context.close()
 
 
+@pytest.fixture(scope="module")
+def sandbox_hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
+    """A playground page whose worker runs user code sandboxed (``?sandbox=1``)."""
+    hp = open_hype_page(browser, server_url, "pytest-sandbox&sandbox=1")
+    try:
+        yield hp
+    finally:
+        hp.context.close()
+
+
 @pytest.fixture()
 def fresh_hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
     """A page in its own browser context (its own IndexedDB), for reload tests."""

@@ -5,9 +5,8 @@ the ctypes back-end over our Lua side module."""
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -21,24 +20,15 @@ cases = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(cases)
 
 
-@pytest.fixture(scope="module")
-def sandbox_page(browser: Any, server_url: str) -> Iterator[HypePage]:
-    from conftest import ACTION_TIMEOUT_MS, HypePage
-
-    context = browser.new_context()
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    page = context.new_page()
-    hp = HypePage(context, page, f"{server_url}playground/?db=pytest-sandbox&sandbox=1").boot()
-    try:
-        yield hp
-    finally:
-        context.close()
+@pytest.fixture()
+def sandbox_page(sandbox_hype_page: HypePage) -> HypePage:
+    return sandbox_hype_page
 
 
 def test_worker_runs_sandboxed(sandbox_page: HypePage) -> None:
     assert sandbox_page.call("hype.sandbox") is True
     assert sandbox_page.call("hype.run('return type(io), type(debug.getinfo), type(os.time())')") == [
-        None, None, "number"]
+        "nil", "nil", "number"]
 
 
 @pytest.mark.parametrize("name", sorted(set(cases.ESCAPES) - {"memory_cap"}))
