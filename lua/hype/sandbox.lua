@@ -2,11 +2,10 @@
 -- after Redis's Lua scripting and Luau: user code runs in a fresh table made only
 -- of vetted values, never in the runtime's own _G.
 --
--- Executed once, after the runtime has booted, with (W, external, tables, set_env, configure_require):
+-- Executed once, after the runtime has booted, with (W, index, set_env, configure_require):
 --   W                  the watch API (Runtime.watch): pcall/xpcall/coroutine functions
 --                      that let a fired TIMEOUT/INTERRUPTED through, and the hooked create/wrap
---   external, tables   external-table proxies and the host's list of tables: existing
---                      tables become globals of the sandbox when first named
+--   index              _G's __index: existing tables become globals when first named
 --   set_env            external.lua: persisted functions bind their _ENV to the sandbox
 --   configure_require  require.lua: the sandbox's package.loaded/preload, its _ENV, no C modules
 --
@@ -17,10 +16,10 @@
 -- library (only debug.traceback), no string.dump, no binary chunks, no python
 -- object, no io, no os beyond the clock, no package.loaded of unsafe libraries,
 -- and getmetatable("") is a detached table (the string library itself is not reachable).
-local W, external, tables, set_env, configure_require = ...
+local W, index, set_env, configure_require = ...
 local G = _G
-local type, pairs, ipairs, error, select, tostring, setmetatable, getmetatable, rawset, match =
-  type, pairs, ipairs, error, select, tostring, setmetatable, getmetatable, rawset, string.match
+local type, pairs, ipairs, error, select, tostring, setmetatable, getmetatable =
+  type, pairs, ipairs, error, select, tostring, setmetatable, getmetatable
 local load, collectgarbage, getregistry = load, collectgarbage, debug.getregistry
 
 local function copy(t, except)
@@ -96,20 +95,7 @@ loaded.package = env.package
 -- gives a detached table, so the real string library cannot be changed
 getmetatable("").__metatable = { __index = env.string }
 
-local known = nil
-local function env_index(t, name)
-  if type(name) ~= "string" or not match(name, "^[%a_][%w_]*$") then return nil end
-  if known == nil then
-    known = {}
-    for _, n in ipairs(tables()) do known[n] = true end
-  end
-  if known[name] then
-    local proxy = external(name)
-    rawset(t, name, proxy)
-    return proxy
-  end
-end
-setmetatable(env, { __index = env_index, __metatable = false })
+setmetatable(env, { __index = index, __metatable = false })
 set_env(env)
 configure_require({ loaded = loaded, preload = env.package.preload, env = env, sandbox = true })
 getregistry()[2] = env -- LUA_RIDX_GLOBALS: the global table of every chunk loaded from now on

@@ -249,7 +249,7 @@ class Runtime:
             self.define_global(name)
         if sandbox:
             api = self._external_api
-            self.vm.execute(lua_source("sandbox"), self._watch_api, self._external, api["tables"], api["set_env"],
+            self.vm.execute(lua_source("sandbox"), self._watch_api, self._globals_index, api["set_env"],
                             self._configure_require, chunkname="@hype/sandbox.lua")
 
     def watch(self, *, deadline_s: float | None = None, every: int = 1_000_000) -> None:
@@ -375,23 +375,26 @@ class Runtime:
         # event loop is installed, so the loop's coroutines take the watch hook too
         (self._watch_api,) = vm.execute(_WATCH_LUA, vm.register(None, self._watch_check),
                                         chunkname="=(hype watch)")
-        # existing tables become globals when first named (the database opens then)
-        vm.execute(
+        # existing tables become globals when first named (the database opens then);
+        # the same __index serves the sandbox's environment
+        (self._globals_index,) = vm.execute(
             """
             local external, tables = ...
-            local type, rawset, ipairs, known = type, rawset, ipairs, nil
-            setmetatable(_G, { __index = function(_, name)
-              if type(name) ~= "string" or not name:match("^[%a_][%w_]*$") then return nil end
+            local type, rawset, ipairs, match, known = type, rawset, ipairs, string.match, nil
+            local function index(env, name)
+              if type(name) ~= "string" or not match(name, "^[%a_][%w_]*$") then return nil end
               if known == nil then
                 known = {}
                 for _, t in ipairs(tables()) do known[t] = true end
               end
               if known[name] then
                 local proxy = external(name)
-                rawset(_G, name, proxy)
+                rawset(env, name, proxy)
                 return proxy
               end
-            end })
+            end
+            setmetatable(_G, { __index = index })
+            return index
             """,
             self._external, api["tables"],
             chunkname="=(hype boot)",
