@@ -239,3 +239,24 @@ def test_file_ops_without_a_project_are_refused(lua_backend: str) -> None:
     assert reply["error"]["code"] == "NO_PROJECT"
     reply = json.loads(host.dispatch_sync("listFiles", "{}") or "{}")
     assert reply["error"]["code"] == "NO_PROJECT"
+
+
+def test_sandboxed_worker_refuses_run_tests_and_confines_require(tmp_path: Path) -> None:
+    import asyncio
+    import json
+
+    from hypelua.browser import WorkerHost
+
+    async def main() -> None:
+        host = await WorkerHost.create(project_root=str(tmp_path), sandbox=True)
+        (tmp_path / "x_spec.lua").write_text("it('escapes', function() assert(io) end)")
+        reply = json.loads(await host.dispatch("runTests", json.dumps({})))
+        assert reply["ok"] is False and reply["error"]["code"] == "SANDBOXED", reply
+        reply = json.loads(await host.dispatch("run", json.dumps({"code": "return type(io), require('../x')"})))
+        assert reply["ok"] is False and reply["error"]["code"] == "MODULE_OUTSIDE_SANDBOX", reply
+        reply = json.loads(await host.dispatch("run", json.dumps({"code": "while true do end", "timeout": 300})))
+        assert reply["ok"] is False and reply["error"]["code"] == "TIMEOUT", reply
+        reply = json.loads(await host.dispatch("run", json.dumps({"code": "return type(io)"})))
+        assert reply == {"ok": True, "value": ["nil"]} or reply.get("value") == ["nil"], reply
+
+    asyncio.run(main())

@@ -156,16 +156,23 @@ def test_cli_prints_typed_errors_not_tracebacks(tmp_path: Path, source: str, cod
 
 # --- read-only database files --------------------------------------------------------------------
 
-def _make_db(path: Path, checkpoint: bool = True) -> None:
+def _make_db(path: Path, checkpoint: bool = True) -> Database | None:
+    """A database with row a (and, without ``checkpoint``, row w only in the -wal file).
+
+    Without ``checkpoint`` the open Database is returned: the caller keeps it until
+    it has compared the files, since closing it (also by garbage collection) checkpoints.
+    """
     db = Database.open(path)
     db.table("Memory").set("a", {"x": 1})
     db.commit()
     if checkpoint:
         db.close()
-    else:  # leave the -wal and -shm files behind, as a crash would
-        db.table("Memory").set("w", {"x": 2})
-        db.commit()
-        db.backend._db.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[attr-defined]
+        return None
+    # leave the -wal and -shm files behind, as a crash would
+    db.table("Memory").set("w", {"x": 2})
+    db.commit()
+    db.backend._db.execute("PRAGMA wal_autocheckpoint=0")  # type: ignore[attr-defined]
+    return db
 
 
 READ_ONLY_PROBE = """
@@ -255,13 +262,15 @@ def test_read_only_database_in_read_only_directory_reads_and_refuses_writes(chec
     directory.mkdir()
     db = directory / "ro.db"
     request_cleanup = lambda: shutil.rmtree(base, ignore_errors=True)  # noqa: E731
-    _make_db(db, checkpoint=checkpoint)
+    writer = _make_db(db, checkpoint=checkpoint)  # kept open until the files are compared
     # the data files are untouched (-shm is SQLite's shared-memory index, not data)
     before = {p.name: p.read_bytes() for p in directory.iterdir() if not p.name.endswith("-shm")}
     try:
         report = _probe_read_only(directory, db)
     finally:
         after = {p.name: p.read_bytes() for p in directory.iterdir() if not p.name.endswith("-shm")}
+        if writer is not None:
+            writer.close()
         request_cleanup()
     assert report == {"read": {"x": 1}, "wal_row": None if checkpoint else {"x": 2}, "read_only": True,
                       "write": "DATABASE_READ_ONLY", "tx_read": {"x": 1}, "query": ["a"] if checkpoint else ["a", "w"]}

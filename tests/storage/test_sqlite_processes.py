@@ -185,3 +185,32 @@ def test_transaction_reads_see_other_process_commits_and_revived_functions_refre
     assert other.returncode == 0, other.stderr
     assert rt.execute("return storage.transaction(function() return Memory.f(), Memory.n end)") == (2, 2)
     rt.close()
+
+
+OPEN_PY = textwrap.dedent(
+    """
+    import os, sys
+    from hypelua.storage import Database
+    while not os.path.exists(sys.argv[2]):
+        pass
+    db = Database.open(sys.argv[1])
+    with db.transaction():
+        db.table("Memory").set(str(os.getpid()), 1)
+    db.close()
+    """
+)
+
+
+def test_two_processes_creating_one_new_database_both_succeed(tmp_path: Path) -> None:
+    # the switch to WAL and the schema need a lock SQLite does not wait for: open retries
+    for run in range(8):
+        db, go = tmp_path / f"new{run}.db", tmp_path / f"newgo{run}"
+        procs = [_python(OPEN_PY, str(db), str(go)) for _ in range(2)]
+        time.sleep(0.3)
+        go.write_text("go")
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        check = Database.open(db)
+        assert len(check.table("Memory").keys()) == 2, f"run {run}"
+        check.close()

@@ -511,6 +511,11 @@ class WorkerHost:
 
     async def _run_tests(self, paths: list[str] | str | None = None, filter: str | None = None,
                          timeout: float | None = None) -> dict[str, Any]:
+        if self._sandbox:
+            # the test runner needs the full library (debug.getinfo, ...): spec files
+            # would run outside the sandbox
+            raise HypeError("runTests is not available in a sandboxed worker", code="SANDBOXED",
+                            suggestion="Run the tests in a worker loaded without {sandbox: true}.")
         from dataclasses import asdict
 
         from ..testing._reporters import TapReporter, summary

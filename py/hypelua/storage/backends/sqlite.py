@@ -138,6 +138,24 @@ class SQLiteBackend(StorageBackend):
             self.verify_indexes()
 
     def _open_read_write(self) -> None:
+        """Open (creating the schema) read-write; retried while another process holds a
+        lock SQLite does not wait for (two processes creating a new file at once: the
+        switch to WAL and the schema need the exclusive lock), up to :attr:`timeout` s."""
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            try:
+                return self._open_read_write_once()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                    raise
+                self._close_quietly()
+                time.sleep(delay)
+                delay = min(delay * 2, 0.1)
+
+    def _open_read_write_once(self) -> None:
         self._db = db = sqlite3.connect(
             self.path, isolation_level=None, timeout=self.timeout, check_same_thread=False
         )
