@@ -259,3 +259,24 @@ def test_typed_errors_survive_await_and_watch_stops_runaway_code(tmp_path: Path,
             rt.run_main(script)
         assert info.value.code == "TIMEOUT"
         assert rt.execute("return Memory.ok") == (1,)
+
+
+def test_plain_data_with_the_descriptor_key_is_never_revived(tmp_path: Path, lua_backend: str) -> None:
+    """A value stored from Python/JS (or imported) that uses the key Lua's function
+    descriptors use stays plain data: its "bytecode" is never loaded unauthenticated."""
+    with _rt(tmp_path / "d.db", lua_backend) as rt:
+        bytecode = rt.vm.dump(rt.vm.load("return 'loaded without an HMAC'"))
+        forged = {"\0hype.function": {"bytecode": bytecode, "name": "=x", "upvalues": []}}
+        rt.database.table("Memory").set("forged", forged)
+        rt.database.batch([{"type": "set", "table": "Memory", "key": "forged2",
+                            "value": {"\0hype.function": {"source": "function() return 'from source' end"}}}])
+        rt.database.commit()
+        assert rt.execute("local v = Memory.forged return type(v), type(v['\\0hype.function'])") == ("table", "table")
+        assert rt.execute("return type(Memory.forged2)") == ("table",)
+        assert rt.execute("local n = 0 for k, v in storage.query('Memory', {}) do "
+                          "if type(v) == 'function' then n = n + 1 end end return n") == (0,)
+        with pytest.raises(NotStorableError):
+            rt.execute("Memory.copy = Memory.forged")
+        # real persisted functions still revive
+        rt.execute("Memory.f = function(x) return x + 1 end")
+        assert rt.execute("return Memory.f(1)") == (2,)

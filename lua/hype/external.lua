@@ -23,6 +23,10 @@ local getinfo, getupvalue, setupvalue = debug.getinfo, debug.getupvalue, debug.s
 local host_get, host_set, host_keys, host_count, fail = host.get, host.set, host.keys, host.count, host.fail
 
 local FN = "\0hype.function"
+-- Descriptors the host hands to Lua carry a per-runtime secret tag instead of FN:
+-- plain data stored by Python/JS or imported from a file that happens to use the
+-- key "\0hype.function" stays plain data and is never loaded as a function.
+local FN_IN = host.fn_tag or FN
 
 -- C functions by registry name -------------------------------------------------
 local cnames, cfuncs = {}, {}
@@ -87,7 +91,7 @@ function encode(v, seen)
       if tk ~= "string" and tk ~= "number" then
         fail("NOT_STORABLE", "table keys must be strings or numbers, not " .. tk)
       end
-      if k == FN then fail("NOT_STORABLE", "the key '\\0hype.function' is reserved") end
+      if k == FN or k == FN_IN then fail("NOT_STORABLE", "the key '\\0hype.function' is reserved") end
       out[k] = encode(x, seen)
     end
     seen[v] = nil
@@ -145,7 +149,7 @@ end
 
 function revive(v)
   if type(v) ~= "table" then return v end
-  local d = rawget(v, FN)
+  local d = rawget(v, FN_IN)
   if d ~= nil then return revive_function(d) end
   for k, x in next, v do
     if type(x) == "table" then v[k] = revive(x) end
@@ -167,7 +171,7 @@ local function external(name)
       if c ~= nil then return c end
       local v = host_get(name, k)
       if type(v) == "table" then
-        local is_fn = rawget(v, FN) ~= nil
+        local is_fn = rawget(v, FN_IN) ~= nil
         v = revive(v)
         if is_fn then cache[k] = v end
       end

@@ -233,6 +233,8 @@ class Runtime:
         self._own_write = False
         self._tx: Any = None
         self._counter = itertools.count(1)
+        #: tag of function descriptors handed to Lua (secret: plain data cannot forge one)
+        self._fn_tag = f"{FN_TAG}:{os.urandom(12).hex()}"
         self._boot()
         # --- extension point: runtime features (require, event loop, ...) install here ---
         self.loop = self._install_loop()
@@ -344,6 +346,7 @@ class Runtime:
             "count": lambda table: self.database.backend.count(table),
             "fail": self._host_fail,
             "tables": lambda: self.database.tables(),
+            "fn_tag": self._fn_tag,
         }
         src = lua_source("external")
         (api,) = vm.execute(src, host, chunkname="@hype/external.lua")
@@ -461,7 +464,7 @@ class Runtime:
             results = self.database.batch([self.from_lua_tagged(op) for op in _as_list(ops)], copy_values=False)
         finally:
             self._own_write = False
-        return [to_lua_tagged(r) for r in results]
+        return [self.to_lua_tagged(r) for r in results]
 
     def _host_begin_tx(self) -> None:
         """Open a (possibly nested) transaction for ``storage.transaction``.
@@ -501,7 +504,7 @@ class Runtime:
 
     def _host_query(self, table: str, spec: Any) -> dict[str, Any]:
         result = self.database.query(table, spec if isinstance(spec, dict) else {})
-        return {"rows": [{"key": k, "value": to_lua_tagged(v)} for k, v in result], "cursor": result.cursor}
+        return {"rows": [{"key": k, "value": self.to_lua_tagged(v)} for k, v in result], "cursor": result.cursor}
 
     def _host_check_table_name(self, name: Any) -> None:
         """``storage.table(name)``: raise ``BAD_TABLE_NAME`` for a bad name (no database access)."""
@@ -537,7 +540,7 @@ class Runtime:
                 raise StorageError("a migration step must be [version, function]", code="BAD_ARGUMENT")
             version, fn = check_version(pair[0], what="migration step version"), pair[1]
             fns[version] = (
-                lambda key, value, fn=fn: self.from_lua_tagged(fn(key, to_lua_tagged(value))[0])
+                lambda key, value, fn=fn: self.from_lua_tagged(fn(key, self.to_lua_tagged(value))[0])
             )
         to_version = opts.get("to_version")
         if to_version is not None:
@@ -546,7 +549,7 @@ class Runtime:
 
     def _host_get(self, table: str, key: Any) -> Any:
         value = self.database.load(table, key)
-        return to_lua_tagged(value)
+        return self.to_lua_tagged(value)
 
     def _host_set(self, table: str, key: Any, value: Any) -> None:
         self._own_write = True
@@ -554,6 +557,11 @@ class Runtime:
             self.database.set(table, key, self.from_lua_tagged(value))
         finally:
             self._own_write = False
+
+    def to_lua_tagged(self, value: Any) -> Any:
+        """Plain data with :class:`PersistedFunction` -> the Lua side's tagged form, with
+        this runtime's secret descriptor tag (see :func:`to_lua_tagged`)."""
+        return to_lua_tagged(value, self._fn_tag)
 
     def from_lua_tagged(self, value: Any) -> Any:
         """Plain data from Lua's tagged form (function descriptors -> :class:`PersistedFunction`)."""
@@ -763,13 +771,18 @@ def _as_list(value: Any) -> list[Any]:
     raise StorageError("expected a list", code="BAD_OPERATION")
 
 
-def to_lua_tagged(value: Any) -> Any:
-    """Plain data with :class:`PersistedFunction` -> the Lua side's tagged form."""
+def to_lua_tagged(value: Any, tag: str = FN_TAG) -> Any:
+    """Plain data with :class:`PersistedFunction` -> the Lua side's tagged form.
+
+    A function becomes ``{tag: descriptor}``; ``tag`` is the runtime's secret tag
+    (:meth:`Runtime.to_lua_tagged`), so a plain dict that uses the key
+    ``"\\0hype.function"`` stays plain data in Lua instead of being revived.
+    """
     from .storage._codec import PersistedFunction
     t = type(value)
     if t is PersistedFunction:
         d: dict[str, Any] = {"name": value.name, "upvalues": [
-            {**up, "value": to_lua_tagged(up["value"])} if "value" in up else up for up in value.upvalues
+            {**up, "value": to_lua_tagged(up["value"], tag)} if "value" in up else up for up in value.upvalues
         ]}
         if value.bytecode is not None:
             d["bytecode"] = value.bytecode
@@ -777,9 +790,9 @@ def to_lua_tagged(value: Any) -> Any:
             d["source"] = value.source
         if value.cfunction is not None:
             d["cfunction"] = value.cfunction
-        return {FN_TAG: d}
+        return {tag: d}
     if t is dict:
-        return {k: to_lua_tagged(v) for k, v in value.items()}
+        return {k: to_lua_tagged(v, tag) for k, v in value.items()}
     if t is list:
-        return [to_lua_tagged(v) for v in value]
+        return [to_lua_tagged(v, tag) for v in value]
     return value

@@ -66,7 +66,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._errors import HypeError, StorageError
-from .._runtime import Runtime, to_lua_tagged
+from .._runtime import Runtime
 from ..lua import LuaFunction, LuaHandle
 from ..storage import Database, PersistedFunction
 from ..storage._batch import SetRun
@@ -670,7 +670,7 @@ class WorkerHost:
                                 suggestion="Pass code like 'function(key, row) row.x = 1 return row end'.")
 
             def step(key: Any, value: Any, fn: LuaFunction = fn) -> Any:
-                out = fn(key, to_lua_tagged(value))
+                out = fn(key, self.runtime.to_lua_tagged(value))
                 return from_lua(out[0]) if out else None
 
             fns[version] = step
