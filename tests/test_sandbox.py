@@ -189,9 +189,11 @@ def test_hype_run_sandbox_confines_require_and_caps_memory(tmp_path: Path) -> No
     assert lines[0] == "util"
     assert lines[1].startswith("false") and "MODULE_OUTSIDE_SANDBOX" in lines[1]
     assert "MODULE_OUTSIDE_SANDBOX" in lines[2] and "root:" not in lines[2]
-    (app / "big.lua").write_text("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(64) .. i end")
-    proc = _hype(["run", "--sandbox", "-d", ":memory:", "big.lua"], app)
-    assert proc.returncode == 1 and "error[LUA_MEMORY_ERROR]" in proc.stderr, proc.stderr
+    for code in ("local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(64) .. i end",
+                 "setTimeout(function() local t = {} for i = 1, 1e9 do t[i] = ('x'):rep(64) .. i end end, 1)"):
+        (app / "big.lua").write_text(code)
+        proc = _hype(["run", "--sandbox", "-d", ":memory:", "big.lua"], app)
+        assert proc.returncode == 1 and "error[LUA_MEMORY_ERROR]" in proc.stderr, proc.stderr
 
 
 @pytest.mark.parametrize("code, grace", [
