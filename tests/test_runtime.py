@@ -11,6 +11,7 @@ import pytest
 
 from hypelua import (
     BytecodeRejectedError,
+    HypeError,
     LuaError,
     LuaSyntaxError,
     NotStorableError,
@@ -280,3 +281,28 @@ def test_plain_data_with_the_descriptor_key_is_never_revived(tmp_path: Path, lua
         # real persisted functions still revive
         rt.execute("Memory.f = function(x) return x + 1 end")
         assert rt.execute("return Memory.f(1)") == (2,)
+
+
+def test_user_hooks_compose_with_the_watch_deadline(lua_backend: str) -> None:
+    """Unsandboxed code may set its own debug hook (a coverage tool): the watch hook
+    stays, the user hook sees the usual stack levels, debug.sethook() cannot remove it."""
+    with Runtime(":memory:", backend=lua_backend) as rt:
+        rt.watch(deadline_s=0.3, every=100_000)
+        with pytest.raises(HypeError) as info:
+            rt.execute("lines = 0 debug.sethook(function(ev, line) lines = lines + 1 "
+                       "src = src or debug.getinfo(2, 'S').source end, 'l') while true do end",
+                       chunkname="=(user chunk)")
+        assert info.value.code == "TIMEOUT"
+        hook_fn_is_users, = rt.execute("return type((debug.gethook())) == 'function'")
+        assert hook_fn_is_users
+        assert rt.execute("debug.sethook() return lines > 0, src, debug.gethook()") == (True, "=(user chunk)", None)
+        for code in ("debug.sethook() while true do end",
+                     "debug.sethook(function() end, '', 1000) while true do end",
+                     "debug.sethook(coroutine.running(), nil) while true do end"):
+            rt.set_deadline(0.3)
+            with pytest.raises(HypeError) as info:
+                rt.execute(code)
+            assert info.value.code == "TIMEOUT", code
+    with Runtime(":memory:", backend=lua_backend) as rt:  # not watching: the plain functions
+        assert rt.execute("local n = 0 debug.sethook(function() n = n + 1 end, '', 10) "
+                          "for i = 1, 1000 do end debug.sethook() return n > 0, debug.gethook()") == (True, None)

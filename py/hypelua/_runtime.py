@@ -40,11 +40,14 @@ _WATCH_LUA = """
 -- coroutine.wrap are replaced so new coroutines take the hook), and the
 -- user-visible pcall / xpcall / coroutine.resume / coroutine.wrap, which let a
 -- fired TIMEOUT or INTERRUPTED through instead of swallowing it: once fired,
--- check() keeps raising until the host resets the deadline.
+-- check() keeps raising until the host resets the deadline.  While watching,
+-- debug.sethook/gethook (unsandboxed code; a coverage tool) compose a user hook
+-- with the watch hook instead of removing it.
 local check = ...
-local create, resume, close, status = coroutine.create, coroutine.resume, coroutine.close, coroutine.status
-local sethook, getinfo, error, type, pcall, xpcall =
-  debug.sethook, debug.getinfo, error, type, pcall, xpcall
+local create, resume, close, status, running =
+  coroutine.create, coroutine.resume, coroutine.close, coroutine.status, coroutine.running
+local sethook, gethook, getinfo, error, type, pcall, xpcall, select, tointeger, max =
+  debug.sethook, debug.gethook, debug.getinfo, error, type, pcall, xpcall, select, math.tointeger, math.max
 local every, fired = 0, false
 
 -- The hook never interrupts the runtime's own Lua code (the chunks named in
@@ -57,10 +60,60 @@ for name in ("@hype/loop.lua @hype/events.lua @hype/external.lua @hype/storage.l
   .. "=(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
   internal[name:gsub("~", " ")] = true
 end
-local function hook()
-  if internal[getinfo(2, "S").source] then return end
+-- `level`: the running function's stack level as seen from this function
+local function watch_at(level)
+  if internal[getinfo(level, "S").source] then return end
   local ok, e = pcall(check)
   if not ok then fired = true; error(e, 0) end
+end
+local function hook()
+  watch_at(3) -- 1 watch_at, 2 hook, 3 the running function
+end
+
+-- user hooks while watching: thread -> { fn, mask, count, n (count events seen), k (check every k) }
+-- Count events that expire while a hook function runs are dropped by Lua, and a
+-- line hook on a one-instruction loop can phase-lock them out entirely: the other
+-- events check the deadline too, every EVENTS_PER_CHECK of them.
+local user = setmetatable({}, { __mode = "k" })
+local EVENTS_PER_CHECK, events = 10000, 0
+local function combined(event, line)
+  local u = user[running()]
+  if event == "count" then
+    if u == nil or u.count == 0 then
+      watch_at(3) -- 1 watch_at, 2 combined, 3 the running function
+      return
+    end
+    u.n = u.n + 1
+    if u.n >= u.k then u.n = 0; watch_at(3) end
+  else
+    events = events + 1
+    if events >= EVENTS_PER_CHECK then events = 0; watch_at(3) end
+  end
+  if u ~= nil then return u.fn(event, line) end -- a tail call: the user hook sees the usual levels
+end
+local function user_sethook(...)
+  local th, fn, mask, count
+  if select("#", ...) > 0 and type((...)) == "thread" then th, fn, mask, count = ...
+  else th = running(); fn, mask, count = ... end
+  if every == 0 then return sethook(th, fn, mask, count) end
+  if fn == nil then
+    user[th] = nil
+    return sethook(th, hook, "", every)
+  end
+  if type(fn) ~= "function" then error("bad argument to 'sethook' (function expected)", 2) end
+  count = tointeger(count) or 0
+  mask = type(mask) == "string" and mask or ""
+  user[th] = { fn = fn, mask = mask, count = count, n = 0, k = count > 0 and max(1, every // count) or 1 }
+  return sethook(th, combined, mask, count > 0 and count or every)
+end
+local function user_gethook(th)
+  if every == 0 then
+    if th ~= nil then return gethook(th) end
+    return gethook()
+  end
+  local u = user[th or running()]
+  if u ~= nil then return u.fn, u.mask, u.count end
+  return nil
 end
 local function refire()
   local ok, e = pcall(check)
@@ -104,6 +157,8 @@ return {
   resume = function(co, ...) return finish(resume(co, ...)) end,
   wrap = hwrap,
   create = hcreate,
+  sethook = user_sethook,
+  gethook = user_gethook,
   internal = internal,
   -- the plain functions, for the runtime's own Lua code (hype.test catches a
   -- test's TIMEOUT and goes on with the next test)
@@ -114,6 +169,7 @@ return {
 _WATCH_USER = """
 local W = ...
 pcall, xpcall, coroutine.resume, coroutine.wrap = W.pcall, W.xpcall, W.resume, W.wrap
+debug.sethook, debug.gethook = W.sethook, W.gethook
 package.loaded["hype.watch"] = W
 """
 
