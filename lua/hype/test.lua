@@ -470,29 +470,80 @@ local function new_snapshot()
   return { revert = function() revert_spies(mark) end }
 end
 
--- match: argument matchers for called_with / same
-local match = {}
-local function matcher(fn) local m = setmetatable({}, { __tostring = function() return "<matcher>" end })
+-- match: argument matchers for called_with / same (luassert.match).  A matcher
+-- is callable: match.is_table()(v) -> boolean.  Names are read like luassert's:
+-- modifier words (is, are, has, ...) are skipped and "not"/"no" negates, so
+-- match.is_not_nil(), match.is_not.Nil() and match.no.is_string() all work.
+local MatcherMT = {
+  __tostring = function() return "<matcher>" end,
+  __call = function(self, v) return MATCHER[self](v) end,
+}
+local function matcher(fn)
+  local m = setmetatable({}, MatcherMT)
   MATCHER[m] = fn
   return m
 end
-match._ = matcher(function() return true end)
-match.is_truthy = function() return matcher(function(v) return not not v end) end
-match.is_falsy = function() return matcher(function(v) return not v end) end
-match.is_nil = function() return matcher(function(v) return v == nil end) end
-match.is_not_nil = function() return matcher(function(v) return v ~= nil end) end
-match.is_same = function(e) return matcher(function(v) return deep_equal(v, e) end) end
-match.is_equal = function(e) return matcher(function(v) return v == e end) end
-match.matches = function(p) return matcher(function(v) return type(v) == "string" and v:match(p) ~= nil end) end
+local function all_matching(ms, v, want)
+  for _, m in ipairs(ms) do if (MATCHER[m] or function(x) return deep_equal(x, m) end)(v) ~= want then return false end end
+  return true
+end
+local MATCHERS = {
+  _ = function() return true end,
+  truthy = function() return function(v) return not not v end end,
+  falsy = function() return function(v) return not v end end,
+  ["true"] = function() return function(v) return v == true end end,
+  ["false"] = function() return function(v) return v == false end end,
+  ["nil"] = function() return function(v) return v == nil end end,
+  same = function(e) return function(v) return deep_equal(v, e) end end,
+  equal = function(e) return function(v) return v == e end end,
+  equals = function(e) return function(v) return v == e end end,
+  ref = function(e) return function(v) return rawequal(v, e) end end,
+  matches = function(p, init, plain)
+    return function(v) return type(v) == "string" and v:find(p, init, plain) ~= nil end
+  end,
+  near = function(e, tol) return function(v) return type(v) == "number" and v >= e - tol and v <= e + tol end end,
+  all_of = function(...) local ms = { ... }; return function(v) return all_matching(ms, v, true) end end,
+  any_of = function(...)
+    local ms = { ... }
+    return function(v) for _, m in ipairs(ms) do if MATCHER[m](v) then return true end end return false end
+  end,
+  none_of = function(...) local ms = { ... }; return function(v) return all_matching(ms, v, false) end end,
+}
+MATCHERS.match = MATCHERS.matches
 for _, t in ipairs({ "string", "number", "table", "function", "boolean", "userdata", "thread" }) do
-  match["is_" .. t] = function() return matcher(function(v) return type(v) == t end) end
+  MATCHERS[t] = function() return function(v) return type(v) == t end end
 end
-match.is_ref = function(e) return matcher(function(v) return rawequal(v, e) end) end
-match.any = match._
-match.all_of = function(...)
-  local ms = { ... }
-  return matcher(function(v) for _, m in ipairs(ms) do if not MATCHER[m](v) then return false end end return true end)
+local MATCH_MODIFIERS = { is = true, are = true, was = true, has = true, does = true, ["do"] = true }
+local function match_lookup(words)
+  local negated, name = false, {}
+  for _, w in ipairs(words) do
+    if w == "not" or w == "no" then negated = not negated
+    elseif not MATCH_MODIFIERS[w] then name[#name + 1] = w end
+  end
+  local key = table.concat(name, "_")
+  local factory = MATCHERS[key]
+  if not factory then return nil end
+  return function(...)
+    local test = factory(...)
+    return matcher(function(v) return (not not test(v)) ~= negated end)
+  end
 end
+local MatchNS = {}
+MatchNS.__index = function(self, key)
+  local words = {}
+  for _, w in ipairs(rawget(self, "words")) do words[#words + 1] = w end
+  for w in tostring(key):lower():gmatch("[^_]+") do words[#words + 1] = w end
+  if key == "_" then words = { "_" } end
+  local f = match_lookup(words)
+  if f and not (#words == 1 and MATCH_MODIFIERS[words[1]]) then
+    if key == "_" then return matcher(MATCHERS._) end
+    return setmetatable({ words = words }, { __index = MatchNS.__index, __call = function(_, ...) return f(...) end })
+  end
+  return setmetatable({ words = words }, MatchNS)
+end
+local match = setmetatable({ words = {} }, MatchNS)
+match.any = matcher(MATCHERS._)
+function match.is_matcher(v) return MATCHER[v] ~= nil end
 
 ------------------------------------------------------------- luassert-compatible
 -- say: luassert's message registry (lunarmodules/say), also package.loaded["say"]
