@@ -470,42 +470,137 @@ local function new_snapshot()
   return { revert = function() revert_spies(mark) end }
 end
 
--- match: argument matchers for called_with / same
-local match = {}
-local function matcher(fn) local m = setmetatable({}, { __tostring = function() return "<matcher>" end })
+-- match: argument matchers for called_with / same (luassert.match).  A matcher
+-- is callable: match.is_table()(v) -> boolean.  Names are read like luassert's:
+-- modifier words (is, are, has, ...) are skipped and "not"/"no" negates, so
+-- match.is_not_nil(), match.is_not.Nil() and match.no.is_string() all work.
+local MatcherMT = {
+  __tostring = function() return "<matcher>" end,
+  __call = function(self, v) return MATCHER[self](v) end,
+}
+local function matcher(fn)
+  local m = setmetatable({}, MatcherMT)
   MATCHER[m] = fn
   return m
 end
-match._ = matcher(function() return true end)
-match.is_truthy = function() return matcher(function(v) return not not v end) end
-match.is_falsy = function() return matcher(function(v) return not v end) end
-match.is_nil = function() return matcher(function(v) return v == nil end) end
-match.is_not_nil = function() return matcher(function(v) return v ~= nil end) end
-match.is_same = function(e) return matcher(function(v) return deep_equal(v, e) end) end
-match.is_equal = function(e) return matcher(function(v) return v == e end) end
-match.matches = function(p) return matcher(function(v) return type(v) == "string" and v:match(p) ~= nil end) end
+local function all_matching(ms, v, want)
+  for _, m in ipairs(ms) do if (MATCHER[m] or function(x) return deep_equal(x, m) end)(v) ~= want then return false end end
+  return true
+end
+local MATCHERS = {
+  _ = function() return true end,
+  truthy = function() return function(v) return not not v end end,
+  falsy = function() return function(v) return not v end end,
+  ["true"] = function() return function(v) return v == true end end,
+  ["false"] = function() return function(v) return v == false end end,
+  ["nil"] = function() return function(v) return v == nil end end,
+  same = function(e) return function(v) return deep_equal(v, e) end end,
+  equal = function(e) return function(v) return v == e end end,
+  equals = function(e) return function(v) return v == e end end,
+  ref = function(e) return function(v) return rawequal(v, e) end end,
+  matches = function(p, init, plain)
+    return function(v) return type(v) == "string" and v:find(p, init, plain) ~= nil end
+  end,
+  near = function(e, tol) return function(v) return type(v) == "number" and v >= e - tol and v <= e + tol end end,
+  all_of = function(...) local ms = { ... }; return function(v) return all_matching(ms, v, true) end end,
+  any_of = function(...)
+    local ms = { ... }
+    return function(v) for _, m in ipairs(ms) do if MATCHER[m](v) then return true end end return false end
+  end,
+  none_of = function(...) local ms = { ... }; return function(v) return all_matching(ms, v, false) end end,
+}
+MATCHERS.match = MATCHERS.matches
 for _, t in ipairs({ "string", "number", "table", "function", "boolean", "userdata", "thread" }) do
-  match["is_" .. t] = function() return matcher(function(v) return type(v) == t end) end
+  MATCHERS[t] = function() return function(v) return type(v) == t end end
 end
-match.is_ref = function(e) return matcher(function(v) return rawequal(v, e) end) end
-match.any = match._
-match.all_of = function(...)
-  local ms = { ... }
-  return matcher(function(v) for _, m in ipairs(ms) do if not MATCHER[m](v) then return false end end return true end)
+local MATCH_MODIFIERS = { is = true, are = true, was = true, has = true, does = true, ["do"] = true }
+local function match_lookup(words)
+  local negated, name = false, {}
+  for _, w in ipairs(words) do
+    if w == "not" or w == "no" then negated = not negated
+    elseif not MATCH_MODIFIERS[w] then name[#name + 1] = w end
+  end
+  local key = table.concat(name, "_")
+  local factory = MATCHERS[key]
+  if not factory then return nil end
+  return function(...)
+    local test = factory(...)
+    return matcher(function(v) return (not not test(v)) ~= negated end)
+  end
 end
+local MatchNS = {}
+MatchNS.__index = function(self, key)
+  local words = {}
+  for _, w in ipairs(rawget(self, "words")) do words[#words + 1] = w end
+  for w in tostring(key):lower():gmatch("[^_]+") do words[#words + 1] = w end
+  if key == "_" then words = { "_" } end
+  local f = match_lookup(words)
+  if f and not (#words == 1 and MATCH_MODIFIERS[words[1]]) then
+    if key == "_" then return matcher(MATCHERS._) end
+    return setmetatable({ words = words }, { __index = MatchNS.__index, __call = function(_, ...) return f(...) end })
+  end
+  return setmetatable({ words = words }, MatchNS)
+end
+local match = setmetatable({ words = {} }, MatchNS)
+match.any = matcher(MATCHERS._)
+function match.is_matcher(v) return MATCHER[v] ~= nil end
 
 ------------------------------------------------------------- luassert-compatible
-local MODIFIERS = { is = true, are = true, was = true, were = true, has = true, have = true, does = true,
-  ["do"] = true, to = true, be = true, been = true, the = true, a = true, an = true }
-local ALIASES = { equals = "equal", errors = "error", has_error = "error", throws = "error", throw = "error",
-  same = "same", truthy = "truthy", falsy = "falsy", near = "near", matches = "matches", match = "matches",
-  called_with = "called_with", returned_with = "returned_with", error_matches = "error_matches",
-  errors_matches = "error_matches", error_match = "error_matches", callable = "callable" }
+-- say: luassert's message registry (lunarmodules/say), also package.loaded["say"]
+local say_registry, say_ns, say_fallback = { en = {} }, "en", "en"
+local say = setmetatable({ _registry = say_registry }, { __call = function(_, key, vars)
+  vars = vars or {}
+  local n = math.max(vars.n or 0, #vars)
+  local str = (say_registry[say_ns] or {})[key] or (say_registry[say_fallback] or {})[key]
+  if str == nil then return nil end
+  str = tostring(str)
+  local strings = {}
+  for i = 1, n do strings[i] = tostring(vars[i]) end
+  return #strings > 0 and str:format(unpack(strings, 1, n)) or str
+end })
+function say:set_namespace(ns) say_ns = ns; say_registry[ns] = say_registry[ns] or {} end
+function say:set_fallback(ns) say_fallback = ns; say_registry[ns] = say_registry[ns] or {} end
+function say:set(key, value) say_registry[say_ns][key] = value end
 
+-- formatters (assert:add_formatter) and parameters (assert:set_parameter)
+local formatters, parameters = {}, { TableFormatLevel = 3, TableErrorHighlightCharacter = "*" }
+local function default_format(v)
+  local tv = type(v)
+  if tv == "nil" then return "(nil)" end
+  if tv == "string" then return "(string) '" .. v .. "'" end
+  if tv == "table" then
+    local mt = getmetatable(v)
+    if mt and mt.__tostring then return "(" .. tostring(v) .. ")" end
+    return "(" .. tostring(v):gsub("^table: ", "table: ") .. ") " .. inspect(v)
+  end
+  return "(" .. tv .. ") " .. tostring(v)
+end
+local function format_argument(v, fmtarg)
+  for i = #formatters, 1, -1 do
+    local s = formatters[i](v, fmtarg)
+    if s ~= nil then return s end
+  end
+  return default_format(v)
+end
+
+local NS = { assertion = {}, modifier = {} } -- luassert's namespaces: name -> entry
+local A = {} -- built-in assertions: name -> function(state, ...) -> pass, msg, negmsg [, returned values]
+local ALIASES = { equals = "equal", errors = "error", has_error = "error", throws = "error", throw = "error",
+  match = "matches", error_match = "error_matches", errors_matches = "error_matches",
+  matches_error = "error_matches" }
 local ARITY = { ["true"] = 1, ["false"] = 1, ["nil"] = 1, truthy = 1, falsy = 1, callable = 1, same = 2,
-  equal = 2, near = 3, unique = 2, string = 1, number = 1, table = 1, ["function"] = 1, boolean = 1,
-  userdata = 1, thread = 1 }
-local A = {} -- assertion name -> function(state, ...) -> pass, msg, negmsg
+  equal = 2, near = 3, unique = 1, string = 1, number = 1, table = 1, ["function"] = 1, boolean = 1,
+  userdata = 1, thread = 1, error = 2, matches = 4, error_matches = 5 }
+local NOOP_MODIFIERS = { "is", "are", "was", "were", "has", "have", "does", "do", "to", "be", "been", "the", "a", "an" }
+for _, w in ipairs(NOOP_MODIFIERS) do NS.modifier[w] = { callback = function() end } end
+NS.modifier["not"] = { callback = function(state) state.mod = not state.mod end }
+NS.modifier.no = NS.modifier["not"]
+-- assert.spy(s) / assert.stub(s): the spy is the state's payload
+NS.modifier.spy = { callback = function(state, args) if args then state.payload = args[1] end end }
+NS.modifier.stub = NS.modifier.spy
+-- assert.message("why").is_true(x)
+NS.modifier.message = { callback = function(state, args) if args then state.failure_message = args[1] end end }
+
 A["true"] = function(_, v) return v == true, "expected true, got " .. inspect(v), "expected not true" end
 A["false"] = function(_, v) return v == false, "expected false, got " .. inspect(v), "expected not false" end
 A["nil"] = function(_, v) return v == nil, "expected nil, got " .. inspect(v), "expected a non-nil value" end
@@ -519,20 +614,28 @@ A.equal = function(_, e, a)
   return e == a, ("Expected objects to be equal.\nPassed in:\n%s\nExpected:\n%s"):format(inspect(a), inspect(e)),
     ("Expected objects to not be equal.\nPassed in:\n%s\nDid not expect:\n%s"):format(inspect(a), inspect(e))
 end
+-- unique(list [, deep] [, message]): luassert takes a string second argument as the message
 A.unique = function(_, list, deep)
-  for i = 1, #list do for j = i + 1, #list do
-    if (deep and deep_equal(list[i], list[j])) or list[i] == list[j] then
-      return false, "expected a list of unique values, " .. inspect(list[i]) .. " repeats", ""
+  if type(deep) ~= "boolean" then deep = false end
+  local seen = {}
+  for k, v in pairs(list) do
+    for _, k2 in ipairs(seen) do
+      local v2 = list[k2]
+      if (deep and deep_equal(v, v2)) or v == v2 then
+        return false, "Expected object to be unique:\n" .. inspect(list), "Expected object to not be unique:\n" .. inspect(list)
+      end
     end
-  end end
-  return true, "", "expected a list with duplicates"
+    seen[#seen + 1] = k
+  end
+  return true, "", "Expected object to not be unique:\n" .. inspect(list)
 end
 A.near = function(_, e, a, tol)
-  local pass = type(a) == "number" and math.abs(a - e) <= tol
+  local pass = type(a) == "number" and a >= e - tol and a <= e + tol
   return pass, ("expected %s to be within %s of %s"):format(inspect(a), inspect(tol), inspect(e)),
     ("expected %s not to be within %s of %s"):format(inspect(a), inspect(tol), inspect(e))
 end
 A.matches = function(_, pattern, s, init, plain)
+  if type(s) == "number" then s = tostring(s) end
   local pass = type(s) == "string" and s:find(pattern, init, plain) ~= nil
   return pass, ("expected %s to match %s"):format(inspect(s), inspect(pattern)),
     ("expected %s not to match %s"):format(inspect(s), inspect(pattern))
@@ -541,26 +644,55 @@ A.callable = function(_, v)
   local pass = type(v) == "function" or ((getmetatable(v) or {}).__call ~= nil)
   return pass, "expected a callable, got " .. type(v), "expected a non-callable"
 end
+local function is_callable(f)
+  return type(f) == "function" or (type(getmetatable(f)) == "table" and getmetatable(f).__call ~= nil)
+end
+local function has_tostring(v)
+  local mt = getmetatable(v)
+  return type(v) == "string" or type(v) == "number" or (type(mt) == "table" and mt.__tostring ~= nil)
+end
+-- luassert's has_error: the position prefix of a string error is removed; a
+-- string expectation compares with tostring() of an error object; a number with
+-- tonumber(err); anything else deep-compares.  Returns the error (retargs).
 A.error = function(_, fn, expected)
+  if not is_callable(fn) then fail("bad argument #1 to 'error' (function expected, got " .. type(fn) .. ")") end
   local ok, err = pcall(fn)
-  if ok then return false, "expected an error", "expected no error" end
-  if expected == nil then return true, "", "expected no error, got: " .. error_text(err) end
+  if type(err) == "string" then err = strip_position(err) end
+  if ok then return false, "expected an error", "expected no error", { n = 0 } end
+  local ret = { err, n = 1 }
+  if expected == nil then return true, "", "expected no error, got: " .. error_text(err), ret end
   local pass
-  if type(expected) == "string" and type(err) == "string" then
-    pass = err == expected or strip_position(err) == expected
+  if type(expected) == "string" then
+    local actual = err
+    if has_tostring(actual) then actual = tostring(actual); ret[1] = actual end
+    pass = actual == expected
+  elseif type(expected) == "number" and type(err) == "string" then
+    pass = tostring(expected) == tostring(tonumber(err))
   else
-    pass = deep_equal(err, expected)
+    pass = deep_equal(expected, err)
   end
   return pass, ("expected error %s, got %s"):format(inspect(expected), inspect(err)),
-    ("expected an error other than %s"):format(inspect(expected))
+    ("expected an error other than %s"):format(inspect(expected)), ret
 end
 A.error_matches = function(_, fn, pattern, init, plain)
+  if not is_callable(fn) then fail("bad argument #1 to 'error_matches' (function expected, got " .. type(fn) .. ")") end
   local ok, err = pcall(fn)
-  if ok then return false, "expected an error", "expected no error" end
-  local text = error_text(err)
+  if ok then return false, "expected an error", "expected no error", { n = 0 } end
+  if type(err) == "string" then err = strip_position(err) end
+  local ret = { err, pattern, n = 2 }
+  if not has_tostring(err) then
+    return false, ("expected error %s to match %s"):format(inspect(err), inspect(pattern)), "", ret
+  end
+  local text = tostring(err)
   local pass = text:find(pattern, init, plain) ~= nil
   return pass, ("expected error %s to match %s"):format(inspect(text), inspect(pattern)),
-    ("expected error %s not to match %s"):format(inspect(text), inspect(pattern))
+    ("expected error %s not to match %s"):format(inspect(text), inspect(pattern)), ret
+end
+-- returned_arguments(n, f()): f returned n values
+A.returned_arguments = function(_, n, ...)
+  local got = select("#", ...)
+  return tostring(n) == tostring(got), ("expected %s returned arguments, got %d"):format(tostring(n), got),
+    ("expected not %s returned arguments"):format(tostring(n))
 end
 for _, t in ipairs({ "string", "number", "table", "function", "boolean", "userdata", "thread" }) do
   A[t] = function(_, v) return type(v) == t, ("expected a %s, got %s"):format(t, type(v)),
@@ -568,7 +700,7 @@ for _, t in ipairs({ "string", "number", "table", "function", "boolean", "userda
 end
 -- spy assertions (assert.spy(s).was.called(n))
 local function spy_of(state)
-  local s = state.spy
+  local s = state.payload
   if not is_spy(s) then fail("assert.spy(x): x is not a spy") end
   return s
 end
@@ -592,48 +724,130 @@ A.called_at_least = function(state, n) local c = call_count(spy_of(state)); retu
 A.called_at_most = function(state, n) local c = call_count(spy_of(state)); return c <= n, ("expected at most %d calls, got %d"):format(n, c), "" end
 A.called_more_than = function(state, n) local c = call_count(spy_of(state)); return c > n, ("expected more than %d calls, got %d"):format(n, c), "" end
 A.called_less_than = function(state, n) local c = call_count(spy_of(state)); return c < n, ("expected fewer than %d calls, got %d"):format(n, c), "" end
+for name in pairs(A) do ARITY[name] = ARITY[name] or 99 end
+ARITY.called, ARITY.called_at_least, ARITY.called_at_most = 1, 1, 1
+ARITY.called_more_than, ARITY.called_less_than = 1, 1
+
+local function known(name)
+  return NS.assertion[name] ~= nil or NS.modifier[name] ~= nil or A[name] ~= nil or ALIASES[name] ~= nil
+end
+-- luassert's util.extract_keys: at each word, the longest run of words naming a
+-- registered assertion or modifier ("is_realm_handle" may be one assertion)
+local function extract_keys(words)
+  local keys, i = {}, 1
+  while i <= #words do
+    local found
+    for j = #words, i, -1 do
+      local name = table.concat(words, "_", i, j)
+      if known(name) then found = j; keys[#keys + 1] = name; break end
+    end
+    if not found then return nil, words[i] end
+    i = found + 1
+  end
+  return keys
+end
+
+local function geterror(message_key, failure_message, args)
+  if has_tostring(failure_message) then failure_message = tostring(failure_message)
+  elseif failure_message ~= nil then failure_message = format_argument(failure_message) end
+  local fmt = { n = args.n or #args }
+  local nofmt, fmtargs = args.nofmt or {}, args.fmtargs or {}
+  for i = 1, fmt.n do
+    if nofmt[i] then fmt[i] = args[i] else fmt[i] = format_argument(args[i], fmtargs[i]) end
+  end
+  local message = message_key and say(message_key, fmt)
+  if message and failure_message then message = failure_message .. "\n" .. message end
+  return message or failure_message
+end
 
 local ProxyMT = {}
-local function proxy(words, spy_target)
-  return setmetatable({ words = words, spy = spy_target }, ProxyMT)
+local function proxy(words, state)
+  return setmetatable({ words = words, state = state or { mod = true } }, ProxyMT)
 end
 ProxyMT.__index = function(self, key)
   local words = {}
   for _, w in ipairs(rawget(self, "words")) do words[#words + 1] = w end
-  for w in tostring(key):gmatch("[^_]+") do words[#words + 1] = w:lower() end
-  return proxy(words, rawget(self, "spy"))
+  for w in tostring(key):lower():gmatch("[^_]+") do words[#words + 1] = w end
+  return proxy(words, rawget(self, "state"))
 end
 ProxyMT.__call = function(self, ...)
-  local negated, name = false, {}
-  for _, w in ipairs(rawget(self, "words")) do
-    if w == "not" or w == "no" then negated = not negated
-    elseif not MODIFIERS[w] then name[#name + 1] = w end
+  local state = {}
+  for k, v in pairs(rawget(self, "state")) do state[k] = v end
+  local keys, bad = extract_keys(rawget(self, "words"))
+  if not keys then fail("luassert: unknown modifier/assertion: '" .. tostring(bad) .. "'") end
+  local assertion
+  for _, k in ipairs(keys) do
+    if NS.assertion[k] or A[k] or ALIASES[k] then assertion = k end
   end
-  local key = table.concat(name, "_")
-  if key == "spy" or key == "stub" then return proxy({}, (...)) end
-  if key == "snapshot" then return new_snapshot() end -- assert:snapshot()
-  if key == "fail" then fail(tostring((...))) end
-  key = ALIASES[key] or key
-  local fn = A[key]
-  if fn == nil then fail("unknown assertion: assert." .. table.concat(rawget(self, "words"), ".")) end
-  local state = { spy = rawget(self, "spy") }
   local args = pack(...)
-  local pass, msg, negmsg = fn(state, unpack(args, 1, args.n))
-  if (not not pass) == negated then
-    local text = negated and negmsg or msg
-    local custom = args[args.n] -- luassert: optional trailing message
-    if type(custom) == "string" and args.n > (ARITY[key] or 99) then text = custom end
+  if assertion == nil then -- only modifiers: assert.spy(s), assert.message("m"), assert.is_not(...)
+    for _, k in ipairs(keys) do NS.modifier[k].callback(state, args, 2) end
+    return proxy({}, state)
+  end
+  for _, k in ipairs(keys) do
+    if k ~= assertion and NS.modifier[k] then NS.modifier[k].callback(state) end
+  end
+  local custom = NS.assertion[assertion]
+  if custom then -- registered with assert:register("assertion", ...): luassert's calling convention
+    local val, retargs = custom.callback(state, args, 2)
+    if (not val) == state.mod then
+      local key = state.mod and custom.positive_message or custom.negative_message
+      fail(geterror(key, rawget(state, "failure_message"), args) or "assertion failed!")
+    end
+    if retargs then return unpack(retargs, 1, retargs.n or #retargs) end
+    return ...
+  end
+  local key = ALIASES[assertion] or assertion
+  local pass, msg, negmsg, ret = A[key](state, ...)
+  if (not not pass) == not state.mod then
+    local text = state.mod and msg or negmsg
+    local custom_msg = args.n > (ARITY[key] or 99) and args[args.n] or nil -- luassert: optional trailing message
+    custom_msg = custom_msg or state.failure_message
+    if custom_msg ~= nil then text = tostring(custom_msg) .. "\n" .. text end
     fail(text)
   end
+  if ret then return unpack(ret, 1, ret.n) end
   return ...
 end
 
 local luassert = setmetatable({}, {
   __index = function(_, key) return ProxyMT.__index(proxy({}, nil), key) end,
+  -- assert(v, msg, ...): Lua's assert, returning all its arguments
   __call = function(_, ...) return builtin_assert(...) end,
 })
---- Register a custom luassert assertion: fn(state, ...) -> pass, msg, negmsg.
-function T.register_assertion(name, fn) A[name] = fn end
+-- luassert's methods (assert:register, assert:set_parameter, ...)
+function luassert:register(nspace, name, callback, positive_message, negative_message)
+  NS[nspace] = NS[nspace] or {}
+  NS[nspace][name:lower()] = { callback = callback, name = name:lower(),
+    positive_message = positive_message, negative_message = negative_message }
+end
+function luassert:unregister(nspace, name)
+  if NS[nspace] then NS[nspace][name:lower()] = nil end
+  if nspace == "assertion" then A[name:lower()] = nil end
+end
+function luassert:add_formatter(fn) formatters[#formatters + 1] = fn end
+function luassert:remove_formatter(fn)
+  for i = #formatters, 1, -1 do if formatters[i] == fn then table.remove(formatters, i) end end
+end
+function luassert:format(args)
+  for i = 1, args.n or #args do
+    if not (args.nofmt or {})[i] then args[i] = format_argument(args[i], (args.fmtargs or {})[i]) end
+  end
+  return args
+end
+function luassert:set_parameter(name, value) parameters[name] = value end
+function luassert:get_parameter(name) return parameters[name] end
+function luassert:snapshot() return new_snapshot() end
+function luassert:add_spy(s) spies[#spies + 1] = s end
+local level_mt = {}
+function luassert:level(n) return setmetatable({ level = n }, level_mt) end
+function luassert:get_level(l) if getmetatable(l) == level_mt then return l.level end end
+function luassert.fail(msg) fail(tostring(msg)) end
+function luassert.state() return proxy({}, nil) end
+
+--- Register a custom assertion in hype's form: fn(state, ...) -> pass, msg, negmsg.
+function T.register_assertion(name, fn) A[name] = fn; ARITY[name] = ARITY[name] or 99 end
+T.say = say
 
 ----------------------------------------------------------------- the suites
 -- busted 2's execution model (busted/init.lua, busted/block.lua, busted/core.lua):
@@ -671,10 +885,6 @@ local function full_name(block, name)
   local parts = { name }
   while block and block.parent do table.insert(parts, 1, block.name); block = block.parent end
   return table.concat(parts, " ")
-end
-
-local function is_callable(f)
-  return type(f) == "function" or (type(getmetatable(f)) == "table" and getmetatable(f).__call ~= nil)
 end
 
 -- describe/it/hooks called while a test or hook runs (busted: block.rejectAll)
@@ -1139,5 +1349,6 @@ package.loaded["luassert.spy"] = spy
 package.loaded["luassert.stub"] = stub
 package.loaded["luassert.mock"] = mock
 package.loaded["luassert.match"] = match
+package.loaded["say"] = say
 package.loaded["busted"] = T
 return T

@@ -84,7 +84,7 @@ def test_a_library_suite_in_busted_style_passes_unmodified(lua_backend: str) -> 
 def test_whole_directory_counts() -> None:
     results = run_files_sync(discover([SPECS]), stdout=lambda s: None)
     counts = {s: sum(r.status == s for r in results) for s in ("passed", "failed", "pending")}
-    assert counts == {"passed": 35, "failed": 3, "pending": 3}
+    assert counts == {"passed": 39, "failed": 6, "pending": 3}
 
 
 def test_collection_only_lists_lazy_tests() -> None:
@@ -103,3 +103,25 @@ def test_describe_inside_a_test_is_rejected(tmp_path: Path) -> None:
     assert by["nests"].status == "failed"
     assert "'describe' not supported inside current context block" in (by["nests"].message or "")
     assert by["d ok"].status == "passed"
+
+
+def test_luassert_extension_api_say_register_and_error_results(lua_backend: str) -> None:
+    """Real suites register assertions with say + assert:register (luassert's
+    callback(state, arguments) convention) and use has_error's returned error."""
+    results, _ = _run(SPECS / "luassert_api_spec.lua", lua_backend)
+    status = {r.full_name: r.status for r in results}
+    msgs = {r.full_name: r.message or "" for r in results}
+    assert status == {
+        "custom assertions pass and negate": "passed",
+        "custom assertions fail with the say message and formatted arguments": "failed",
+        "custom assertions fail negated with the negative message": "failed",
+        "luassert details has_error returns the error; error_matches sees it without its position": "passed",
+        "luassert details prefixes assert.message(...) to the failure": "failed",
+        "luassert details set_parameter / get_parameter and formatters": "passed",
+        "luassert.match matchers are callable and their names read like assertions": "passed",
+    }
+    positive = msgs["custom assertions fail with the say message and formatted arguments"]
+    assert "to have property: (string) 'name'" in positive
+    assert "to not have property: (string) 'name'" in msgs["custom assertions fail negated with the negative message"]
+    msg = msgs["luassert details prefixes assert.message(...) to the failure"]
+    assert "custom context\nexpected true, got false" in msg
