@@ -287,7 +287,7 @@ class Runtime:
         self._chunks: dict[str, str] = {}
         self._cache_dirty = False
         self._own_write = False
-        self._tx: Any = None
+        self._tx: list[Any] = []                # open storage.transaction()s, innermost last
         self._counter = itertools.count(1)
         #: tag of function descriptors handed to Lua (secret: plain data cannot forge one)
         self._fn_tag = f"{FN_TAG}:{os.urandom(12).hex()}"
@@ -526,24 +526,20 @@ class Runtime:
         """Open a (possibly nested) transaction for ``storage.transaction``.
 
         The outermost one takes the database's write lock now (see
-        :meth:`Database.transaction`).  ``self._tx`` is the stack of open ones.
+        :meth:`Database.transaction`).
         Raises ``DATABASE_BUSY`` when the lock is not granted in time.
         """
         tx = self.database.transaction()
         tx.__enter__()
-        stack = self._tx if isinstance(self._tx, list) else []
-        stack.append(tx)
-        self._tx = stack
+        self._tx.append(tx)
 
     def _host_commit_tx(self) -> None:
-        stack = self._tx if isinstance(self._tx, list) else []
-        if stack:
-            stack.pop().__exit__(None, None, None)
+        if self._tx:
+            self._tx.pop().__exit__(None, None, None)
 
     def _host_rollback_tx(self) -> None:
-        stack = self._tx if isinstance(self._tx, list) else []
-        if stack:
-            tx = stack.pop()
+        if self._tx:
+            tx = self._tx.pop()
             err = RuntimeError("Lua transaction failed")
             try:
                 tx.__exit__(RuntimeError, err, None)
