@@ -140,34 +140,30 @@ def open_hype_page(browser: Any, server_url: str, db: str, path: str = "playgrou
     return HypePage(context, page, f"{server_url}{path}?db={db}").boot()
 
 
-@pytest.fixture(scope="module")
-def hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
-    """One booted playground page shared by a test module (fresh browser context)."""
-    hp = open_hype_page(browser, server_url, "pytest")
+def _page(browser: Any, server_url: str, db: str) -> Iterator[HypePage]:
+    hp = open_hype_page(browser, server_url, db)
     try:
         yield hp
     finally:
         hp.context.close()
+
+
+@pytest.fixture(scope="module")
+def hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
+    """One booted playground page shared by a test module (fresh browser context)."""
+    yield from _page(browser, server_url, "pytest")
 
 
 @pytest.fixture(scope="module")
 def sandbox_hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
     """A playground page whose worker runs user code sandboxed (``?sandbox=1``)."""
-    hp = open_hype_page(browser, server_url, "pytest-sandbox&sandbox=1")
-    try:
-        yield hp
-    finally:
-        hp.context.close()
+    yield from _page(browser, server_url, "pytest-sandbox&sandbox=1")
 
 
 @pytest.fixture()
 def fresh_hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
     """A page in its own browser context (its own IndexedDB), for reload tests."""
-    hp = open_hype_page(browser, server_url, "pytest-fresh")
-    try:
-        yield hp
-    finally:
-        hp.context.close()
+    yield from _page(browser, server_url, "pytest-fresh")
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from hypelua.storage import Database
@@ -134,17 +135,22 @@ def _hype_run(script: Path, db: Path, *args: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
+def _race(start: Callable[[], subprocess.Popen[str]], go: Path) -> None:
+    """Start two processes, release them together with the ``go`` file, both must succeed."""
+    procs = [start() for _ in range(2)]
+    time.sleep(0.3)  # both running and waiting for the go file
+    go.write_text("go")
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+
+
 def test_lua_transactions_in_two_processes_lose_no_update(tmp_path: Path) -> None:
     script = tmp_path / "count.lua"
     script.write_text(COUNTER_LUA)
     for run in range(3):
         db, go = tmp_path / f"count{run}.db", tmp_path / f"go{run}"
-        procs = [_hype_run(script, db, str(go)) for _ in range(2)]
-        time.sleep(0.3)  # both running (the database opens lazily, at the first transaction)
-        go.write_text("go")
-        for p in procs:
-            _, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
+        _race(lambda db=db, go=go: _hype_run(script, db, str(go)), go)  # the database is created by both
         check = Database.open(db)
         assert check.get("Memory", "counter") == 600, f"run {run}"
         check.close()
@@ -154,12 +160,7 @@ def test_python_transactions_in_two_processes_lose_no_update(tmp_path: Path) -> 
     for run in range(3):
         db, go = tmp_path / f"py{run}.db", tmp_path / f"pygo{run}"
         Database.open(db).close()
-        procs = [_python(COUNTER_PY, str(db), str(go)) for _ in range(2)]
-        time.sleep(0.3)
-        go.write_text("go")
-        for p in procs:
-            _, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
+        _race(lambda db=db, go=go: _python(COUNTER_PY, str(db), str(go)), go)
         check = Database.open(db)
         assert check.get("Memory", "counter") == 600, f"run {run}"
         check.close()
@@ -205,12 +206,7 @@ def test_two_processes_creating_one_new_database_both_succeed(tmp_path: Path) ->
     # the switch to WAL and the schema need a lock SQLite does not wait for: open retries
     for run in range(8):
         db, go = tmp_path / f"new{run}.db", tmp_path / f"newgo{run}"
-        procs = [_python(OPEN_PY, str(db), str(go)) for _ in range(2)]
-        time.sleep(0.3)
-        go.write_text("go")
-        for p in procs:
-            _, err = p.communicate(timeout=120)
-            assert p.returncode == 0, err
+        _race(lambda db=db, go=go: _python(OPEN_PY, str(db), str(go)), go)
         check = Database.open(db)
         assert len(check.table("Memory").keys()) == 2, f"run {run}"
         check.close()
