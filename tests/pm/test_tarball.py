@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import io
+import gzip
 import json
 import tarfile
 from pathlib import Path
@@ -13,17 +13,11 @@ from hypelua._errors import IntegrityError, UnsafeTarballError
 from hypelua.pm import FileRegistry, install, integrity, pack, safe_extract
 from hypelua.pm._tarball import verify
 
+from .helpers import tar_bytes
+
 
 def tgz(members: list[tuple[tarfile.TarInfo, bytes | None]]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        for info, data in members:
-            if data is not None:
-                info.size = len(data)
-                tf.addfile(info, io.BytesIO(data))
-            else:
-                tf.addfile(info)
-    return buf.getvalue()
+    return gzip.compress(tar_bytes(members))
 
 
 def reg_file(name: str, data: bytes = b"return 1") -> tuple[tarfile.TarInfo, bytes]:
