@@ -1263,25 +1263,20 @@ function T.run(opts)
         end
         if not any then emit({ name = "(setup)", block = block }, "failed", msg, 0) end
       end
+      local function teardowns(list, kind)
+        for _, fn in ipairs(list) do
+          local ok1, e = run_fn(fn, default_timeout, kind)
+          check_abort(e)
+          if not ok1 then
+            emit({ name = "(teardown)", block = block }, "failed", kind .. " failed: " .. error_text(readable(e)), 0)
+          end
+        end
+      end
       if block.lazy_ok ~= nil then
         block.lazy_ok = nil
-        for _, fn in ipairs(block.lazy_teardown) do
-          local ok1, e = run_fn(fn, default_timeout, "lazy_teardown")
-          check_abort(e)
-          if not ok1 then
-            emit({ name = "(teardown)", block = block }, "failed", "lazy_teardown failed: " .. error_text(readable(e)), 0)
-          end
-        end
+        teardowns(block.lazy_teardown, "lazy_teardown")
       end
-      if not block.skip then
-        for _, fn in ipairs(block.strict_teardown) do
-          local ok1, e = run_fn(fn, default_timeout, "teardown")
-          check_abort(e)
-          if not ok1 then
-            emit({ name = "(teardown)", block = block }, "failed", "teardown failed: " .. error_text(readable(e)), 0)
-          end
-        end
-      end
+      if not block.skip then teardowns(block.strict_teardown, "teardown") end
     end
     revert_spies(mark)
     -- busted's context pop_state: an expose block refreshes the enclosing
