@@ -284,6 +284,7 @@ class Runtime:
         self._deadline_message: str | None = None
         self._fired: HypeError | None = None   # TIMEOUT / INTERRUPTED raised by the hook, until reset
         self._interrupted = False
+        self._watching = False
         self._chunks: dict[str, str] = {}
         self._cache_dirty = False
         self._own_write = False
@@ -340,6 +341,12 @@ class Runtime:
             signal.signal(signal.SIGINT, on_sigint)
         self.set_deadline(deadline_s)
         self.vm.call(self._watch_api["start"], int(every))
+        self._watching = True
+
+    @property
+    def watching(self) -> bool:
+        """True once :meth:`watch` installed the hook."""
+        return self._watching
 
     def set_deadline(self, seconds: float | None, *, message: str | None = None) -> None:
         """Arm (or with None, disarm) the deadline of the watch hook (see :meth:`watch`).

@@ -185,7 +185,6 @@ class WorkerHost:
         self._registry = registry
         self._backend = runtime.vm.backend_name
         self._max_memory: int | None = None
-        self._sandbox = runtime.sandbox
         if project is not None:
             self._root_modules()
         self._ops = {
@@ -257,7 +256,6 @@ class WorkerHost:
         project = ProjectFS(project_root, project_sync) if project_root is not None else None
         host = cls(runtime, output, project=project, http_get=http_get, registry=registry)
         host._max_memory = max_memory
-        host._sandbox = sandbox
         return host
 
     def _root_modules(self) -> None:
@@ -398,12 +396,11 @@ class WorkerHost:
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise HypeError("timeout must be a positive number of milliseconds", code="BAD_REQUEST")
         rt = self.runtime
-        if self._sandbox:
+        if rt.sandbox:
             # sandboxed code that never yields is stopped by the runtime's deadline
             # (the worker keeps serving), not only by the page's watchdog
-            if not getattr(rt, "_watched", False):
+            if not rt.watching:
                 rt.watch(every=200_000)
-                rt._watched = True  # type: ignore[attr-defined]
             rt.set_deadline(timeout / 1000.0, message=f"the chunk ran longer than {timeout:g} ms")
         run = rt.execute_async(source, *args, chunkname=chunkname)
         try:
@@ -419,7 +416,7 @@ class WorkerHost:
                 suggestion="Clear intervals with clearInterval(t), or pass a larger {timeout: ms}. "
                            "The chunk's remaining timers were cleared.") from None
         finally:
-            if self._sandbox:
+            if rt.sandbox:
                 rt.set_deadline(None)
 
     async def _run(self, code: str, timeout: float | None = None) -> list[Any]:
@@ -440,7 +437,7 @@ class WorkerHost:
         with contextlib.suppress(ValueError):
             db.listeners.remove(old._on_database_write)
         self.runtime = Runtime(db, backend=self._backend, max_memory=self._max_memory,
-                               stdout=self._output.append, sandbox=self._sandbox,
+                               stdout=self._output.append, sandbox=old.sandbox,
                                project_root=self.project.root if self.project is not None else None)
         self._globals.clear()
         self._root_modules()
@@ -511,7 +508,7 @@ class WorkerHost:
 
     async def _run_tests(self, paths: list[str] | str | None = None, filter: str | None = None,
                          timeout: float | None = None) -> dict[str, Any]:
-        if self._sandbox:
+        if self.runtime.sandbox:
             # the test runner needs the full library (debug.getinfo, ...): spec files
             # would run outside the sandbox
             raise HypeError("runTests is not available in a sandboxed worker", code="SANDBOXED",
