@@ -336,7 +336,7 @@ class Runtime:
         if threading.current_thread() is threading.main_thread() and \
                 signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             def on_sigint(signum: int, frame: object) -> None:
-                self._interrupted = True
+                self.interrupt()
 
             signal.signal(signal.SIGINT, on_sigint)
         self.set_deadline(deadline_s)
@@ -347,6 +347,15 @@ class Runtime:
     def watching(self) -> bool:
         """True once :meth:`watch` installed the hook."""
         return self._watching
+
+    def interrupt(self) -> None:
+        """Ctrl+C from any thread: the watch hook raises ``INTERRUPTED`` in the next user code it reaches."""
+        self._interrupted = True
+
+    @property
+    def interrupt_pending(self) -> bool:
+        """True from :meth:`interrupt` until the watch hook has raised ``INTERRUPTED``."""
+        return self._interrupted
 
     def set_deadline(self, seconds: float | None, *, message: str | None = None) -> None:
         """Arm (or with None, disarm) the deadline of the watch hook (see :meth:`watch`).

@@ -82,6 +82,7 @@ class _Watchdog:
 
     def _watch(self) -> None:
         import select
+        import signal
         import time
 
         start = time.monotonic()
@@ -94,9 +95,10 @@ class _Watchdog:
                               "(stopped inside a call that cannot be interrupted)\n"
                               "hint: Look for a loop that never ends or a pathological string pattern, "
                               "or raise --timeout.\n")
-            if sigints and (len(sigints) > 1 or (self._rt._interrupted and now - sigints[0] > self.GRACE_S)):
+            pending = self._rt.interrupt_pending
+            if sigints and (len(sigints) > 1 or (pending and now - sigints[0] > self.GRACE_S)):
                 self._exit(130, "interrupted\n")
-            if sigints and not self._rt._interrupted and self._rt._fired is not None:
+            if sigints and not pending:
                 sigints.clear()  # the hook took it
             if self._rfd is None:
                 self._done.wait(0.25)
@@ -107,12 +109,10 @@ class _Watchdog:
                     data = os.read(self._rfd, 64)
                 except OSError:
                     data = b""
-                import signal
-
                 for b in data:
                     if b == signal.SIGINT:
                         sigints.append(time.monotonic())
-                        self._rt._interrupted = True  # the main thread's handler may not run soon
+                        self._rt.interrupt()  # the main thread's handler may not run soon
 
     def _exit(self, status: int, text: str) -> None:
         if self._done.is_set():
