@@ -113,7 +113,7 @@ def _deadline_setter(rt: Any) -> Callable[..., None]:
     return deadline
 
 
-def _start_watch(rt: Any, timeout_ms: float) -> None:
+def _start_watch(rt: Any) -> None:
     """Install the watch hook (timeouts and Ctrl+C reach a Lua loop that never returns).
 
     The hook is best effort: where it cannot be installed (a platform without
@@ -141,7 +141,7 @@ def _load_file(path: Path, *, backend: str | None, stdout: Callable[[str], Any] 
         chunk = rt.vm.load((lua_path() / "hype" / "test.lua").read_text("utf-8"), "@hype/test.lua", "t")
         run_fn, list_fn = rt.vm.execute(_BOOT, chunk, str(path), str(path.resolve().parent),
                                         chunkname="=(hype test boot)")
-        _start_watch(rt, timeout_ms)
+        _start_watch(rt)
         rt.set_deadline(timeout_ms / 1000, message=f"timeout: exceeded {timeout_ms:.0f} ms while loading the file "
                         "(its top-level code did not return: a loop that never ends?)")
         try:
@@ -170,38 +170,27 @@ def list_tests(path: str | Path, *, backend: str | None = None) -> list[str]:
         rt.close()
 
 
-class _SigintRoute:
-    """While a file runs: Ctrl+C flags the run, interrupts Lua code (the watch
-    hook's handler) and cancels the asyncio task (a test waiting on a timer)."""
+def _route_sigint(control: RunControl | None, rt: Any) -> None:
+    """While a file runs: Ctrl+C flags the run, interrupts Lua code (the runtime's
+    watch hook raises ``INTERRUPTED``) and cancels the asyncio task (a test waiting on a timer)."""
+    import asyncio
+    import signal
+    import threading
 
-    def __init__(self, control: RunControl | None) -> None:
-        self.control = control
-        self.previous: Any = None
-        self.active = False
+    if control is None or not control.handle_sigint:
+        return
+    if threading.current_thread() is not threading.main_thread():
+        return
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
 
-    def install(self, rt: Any) -> None:
-        import asyncio
-        import signal
-        import threading
+    def on_sigint(signum: int, frame: Any) -> None:
+        control.interrupted = True
+        rt.interrupt()
+        if task is not None:
+            loop.call_soon_threadsafe(task.cancel)
 
-        if self.control is None or not self.control.handle_sigint:
-            return
-        if threading.current_thread() is not threading.main_thread():
-            return
-        watch_handler = signal.getsignal(signal.SIGINT)
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        control = self.control
-
-        def on_sigint(signum: int, frame: Any) -> None:
-            control.interrupted = True
-            if callable(watch_handler) and watch_handler is not signal.default_int_handler:
-                watch_handler(signum, frame)  # the watch hook raises INTERRUPTED in Lua code
-            if task is not None:
-                loop.call_soon_threadsafe(task.cancel)
-
-        signal.signal(signal.SIGINT, on_sigint)
-        self.active = True
+    signal.signal(signal.SIGINT, on_sigint)
 
 
 def _sigint_handler() -> Any:
@@ -287,7 +276,7 @@ async def run_file(path: str | Path, *, filter: str | None = None, timeout_ms: f
                            message=_load_message(exc)))
             return results
         try:
-            _SigintRoute(control).install(rt)
+            _route_sigint(control, rt)
             opts = {"filter": filter or "", "timeout": timeout_ms, "report": report,
                     "deadline": _deadline_setter(rt), "interrupted": interrupted,
                     "tags": tags or "", "exclude_tags": exclude_tags or ""}
