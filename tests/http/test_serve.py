@@ -37,6 +37,9 @@ MESSAGE = "v1"
 async def hello(request):
     return PlainTextResponse(f"{MESSAGE} {os.getpid()}")
 
+async def boom(request):
+    raise RuntimeError("boom")
+
 async def slow(request):
     Path("slow-started").write_text("1")
     await asyncio.sleep(1.0)
@@ -51,14 +54,39 @@ async def echo(websocket):
             return
         await websocket.send_text("echo: " + message.get("text", ""))
 
-app = Starlette(routes=[Route("/", hello), Route("/slow", slow), WebSocketRoute("/ws", echo)])
+app = Starlette(routes=[Route("/", hello), Route("/boom", boom), Route("/slow", slow), WebSocketRoute("/ws", echo)])
 '''
 
 LUA_APP = '''
-local app = require("hype.http").app()
-app:get("/", function(req, res) res:send("hello") end)
+local http = require("hype.http")
+local app = http.app()
+local MESSAGE = "v1"
+local worker = string.format("%d", math.random(1, 1 << 30))  -- one Lua VM per worker
+
+local function touch(name, text)
+  local f = assert(io.open(name, "w")); f:write(text); f:close()
+end
+
+app:get("/", function(req, res) res:send(MESSAGE .. " " .. worker) end)
+
+app:get("/boom", function(req, res) error("boom") end)
+
+app:get("/slow", function(req, res)
+  touch("slow-started", "1")
+  await(Promise.new(function(resolve) setTimeout(resolve, 1000) end))
+  res:send("slow done")
+end)
+
+app:ws("/ws", function(ws, req)
+  ws:on("message", function(m) ws:send("echo: " .. m) end)
+  ws:on("close", function(code) touch("ws-disconnect", tostring(code)) end)
+end)
+
 return app
 '''
+
+#: the same app twice: ``GET /`` answers "v1 <worker identity>", ``/slow`` sleeps 1 s, ``/ws`` echoes
+APPS = {"py": ("myapp:app", "myapp.py", STARLETTE_APP), "lua": ("app.lua", "app.lua", LUA_APP)}
 
 
 def _free_port() -> int:
@@ -125,11 +153,19 @@ class Server:
         return pids
 
 
-@pytest.fixture
-def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
-    servers: list[Server] = []
+@pytest.fixture(params=sorted(APPS))
+def kind(request: pytest.FixtureRequest) -> str:
+    """``py`` (a Starlette app as ``myapp:app``) or ``lua`` (``app.lua``)."""
+    return str(request.param)
 
-    def _start(app: str, *args: str, source: str = STARLETTE_APP, name: str = "myapp.py") -> Server:
+
+@pytest.fixture
+def start(tmp_path: Path, kind: str) -> Iterator[Callable[..., Server]]:
+    """``start(*options)``: ``hype serve`` of the ``kind`` app in ``tmp_path``; killed at teardown."""
+    servers: list[Server] = []
+    app, name, source = APPS[kind]
+
+    def _start(*args: str) -> Server:
         (tmp_path / name).write_text(textwrap.dedent(source))
         server = Server(tmp_path, app, "--database", str(tmp_path / "hype.db"), *args)
         servers.append(server)
@@ -140,16 +176,33 @@ def start(tmp_path: Path) -> Iterator[Callable[..., Server]]:
         server.kill_all()
 
 
-def test_module_app_is_served_and_sigterm_exits_0(start: Callable[..., Server]) -> None:
-    server = start("myapp:app", "--log-level", "warning")
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+def test_app_is_served_and_sigterm_exits_0(start: Callable[..., Server]) -> None:
+    server = start("--log-level", "warning")
     response = server.wait_ready()
     assert response.status_code == 200
     assert response.text.startswith("v1 ")
     assert server.terminate() == 0
 
 
+def test_errors_and_bad_requests_do_not_kill_the_worker(start: Callable[..., Server]) -> None:
+    server = start("--log-level", "critical")
+    first = server.wait_ready().text
+    assert httpx.get(server.url + "/boom", timeout=10).status_code == 500
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        raw.sendall(b"GARBAGE / HTTP/9.9\r\nno-colon-here\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 400")
+    assert httpx.get(server.url + "/", timeout=10).text == first  # the same worker still serves
+    assert server.proc.poll() is None
+
+
 def test_sigterm_drains_an_in_flight_request(start: Callable[..., Server], tmp_path: Path) -> None:
-    server = start("myapp:app")
+    server = start()
     server.wait_ready()
     result: dict[str, object] = {}
 
@@ -178,7 +231,7 @@ def test_sigterm_closes_websockets_with_1001(start: Callable[..., Server], tmp_p
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    server = start("myapp:app", "--workers", str(workers))
+    server = start("--workers", str(workers))
     server.wait_ready()
     with connect(f"ws://127.0.0.1:{server.port}/ws", open_timeout=20) as ws:
         ws.send("hi")
@@ -193,14 +246,11 @@ def test_sigterm_closes_websockets_with_1001(start: Callable[..., Server], tmp_p
 
 
 def test_a_worker_killed_with_sigkill_is_replaced(start: Callable[..., Server]) -> None:
-    server = start("myapp:app", "--workers", "2", "--log-level", "warning")
+    """Under a continuous request loop, SIGKILL one of two workers: the supervisor spawns a new
+    worker process, and every request sent once the replacement has answered one succeeds."""
+    server = start("--workers", "2", "--log-level", "warning")
     server.wait_ready()
-    deadline = time.monotonic() + START_TIMEOUT_S
-    while len(before := server.children()) < 2:
-        assert time.monotonic() < deadline, f"2 workers never appeared:\n{server.output()}"
-        time.sleep(0.1)
-
-    log: list[tuple[float, int | None]] = []  # (time sent, pid that answered or None on failure)
+    log: list[tuple[float, str | None]] = []  # (time sent, identity of the worker that answered | None)
     stop = threading.Event()
 
     def hammer() -> None:
@@ -210,40 +260,46 @@ def test_a_worker_killed_with_sigkill_is_replaced(start: Callable[..., Server]) 
                 sent = time.monotonic()
                 try:
                     r = client.get(server.url + "/")
-                    log.append((sent, int(r.text.split()[1]) if r.status_code == 200 else None))
+                    log.append((sent, r.text.split()[1] if r.status_code == 200 else None))
                 except httpx.HTTPError:
                     log.append((sent, None))
+
+    def wait_for(what: str, ok: Callable[[], object]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not ok():
+            assert time.monotonic() < deadline, f"{what}:\n{server.output()}"
+            time.sleep(0.05)
 
     thread = threading.Thread(target=hammer)
     thread.start()
     try:
-        time.sleep(0.5)
-        victim = min(before)
-        os.kill(victim, signal.SIGKILL)
-        # the replacement is up once it has answered a request
-        deadline = time.monotonic() + START_TIMEOUT_S
-        replaced_at = None
-        while replaced_at is None:
-            assert time.monotonic() < deadline, f"no replacement worker answered:\n{server.output()}"
-            new = server.children() - before
-            replaced_at = next((t for t, pid in list(log) if pid in new), None)
-            time.sleep(0.1)
+        wait_for("2 workers never appeared", lambda: len(server.children()) == 2)
+        before = server.children()
+        wait_for("both workers never answered", lambda: len({w for _, w in log if w}) >= 2)
+        known = {w for _, w in log if w}
+        killed_at = time.monotonic()
+        os.kill(min(before), signal.SIGKILL)
+        wait_for("no replacement process", lambda: len(server.children() - before) == 1)
+        # the replacement is up once a worker identity not seen before the kill answers
+        wait_for("the replacement never answered", lambda: any(w not in known for t, w in log if t > killed_at))
+        replaced_at = next(t for t, w in list(log) if t > killed_at and w is not None and w not in known)
         time.sleep(1.0)  # keep the load on with both workers serving
     finally:
         stop.set()
         thread.join(30)
-    after = [pid for t, pid in log if t >= replaced_at]
-    assert after and None not in after, f"{after.count(None)} of {len(after)} requests failed after the replacement"
-    assert victim not in set(after)
-    assert len(server.children()) == 2 and victim not in server.children()
+    after = [w for t, w in log if t >= replaced_at]
+    assert len(after) > 10
+    assert None not in after, f"{after.count(None)} of {len(after)} requests failed after the replacement"
+    assert len(known & set(after)) == 1  # the survivor and the replacement serve; the killed one is gone
+    assert len(server.children()) == 2 and min(before) not in server.children()
     assert server.terminate() == 0
 
 
-def test_reload_picks_up_an_edited_file(start: Callable[..., Server], tmp_path: Path) -> None:
-    server = start("myapp:app", "--reload")
+def test_reload_picks_up_an_edited_file(start: Callable[..., Server], tmp_path: Path, kind: str) -> None:
+    server = start("--reload")
     assert server.wait_ready().text.startswith("v1 ")
     time.sleep(0.5)  # let the watcher settle before the edit
-    (tmp_path / "myapp.py").write_text(textwrap.dedent(STARLETTE_APP).replace('MESSAGE = "v1"', 'MESSAGE = "v2"'))
+    _edit(tmp_path / APPS[kind][1], 'MESSAGE = "v1"', 'MESSAGE = "v2"')
     deadline = time.monotonic() + START_TIMEOUT_S
     text = ""
     while not text.startswith("v2 "):
@@ -302,6 +358,17 @@ def test_bad_arguments_are_typed_errors(capsys: pytest.CaptureFixture[str], tmp_
     assert f"error[{code}]" in err and "hint:" in err
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize(("source", "code"), [("return (", "LUA_SYNTAX_ERROR"), ("return 42", "HTTP_NOT_AN_APP")])
+def test_a_broken_lua_app_is_a_typed_error_before_serving(capsys: pytest.CaptureFixture[str], tmp_path: Path,
+                                                          source: str, code: str, workers: str) -> None:
+    (tmp_path / "bad.lua").write_text(source)
+    status, err = _hype(capsys, str(tmp_path / "bad.lua"), "--workers", workers, "--port", str(_free_port()),
+                        "--database", ":memory:")
+    assert status == 1
+    assert f"error[{code}]" in err
+
+
 def test_unparsable_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     from hypelua.cli import main
 
@@ -333,22 +400,3 @@ def test_factory_passes_the_options_to_lua_app(monkeypatch: pytest.MonkeyPatch, 
     assert isinstance(app, GoingAway) and app.app is sentinel
     assert calls == [(str(app_file), {"database": str(tmp_path / "x.db"), "timeout": 2.5, "max_body": 10,
                                       "max_memory": None, "dev": True})]
-
-
-# -- Lua apps (need hypelua.http.lua_app) ---------------------------------------------------------------------
-
-
-def _need_lua_app() -> None:
-    import hypelua.http
-
-    if not hasattr(hypelua.http, "lua_app"):
-        pytest.skip("hypelua.http.lua_app is not available yet")
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_lua_app_is_served(start: Callable[..., Server], workers: int) -> None:
-    _need_lua_app()
-    server = start("app.lua", "--workers", str(workers), source=LUA_APP, name="app.lua")
-    response = server.wait_ready()
-    assert (response.status_code, response.text) == (200, "hello")
-    assert server.terminate() == 0
