@@ -252,6 +252,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except HypeError as exc:
         _print_error(exc)
         return 1
+    except KeyboardInterrupt:  # Ctrl+C while the app loads, before uvicorn handles signals
+        sys.stderr.write("interrupted\n")
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
