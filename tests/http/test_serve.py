@@ -71,6 +71,12 @@ app:get("/", function(req, res) res:send(MESSAGE .. " " .. worker) end)
 
 app:get("/boom", function(req, res) error("boom") end)
 
+local counter = storage.table("counter")
+app:post("/count", function(req, res)
+  storage.transaction(function() counter.n = (counter.n or 0) + 1 end)
+  res:send(tostring(counter.n) .. " " .. worker)
+end)
+
 app:get("/slow", function(req, res)
   touch("slow-started", "1")
   await(Promise.new(function(resolve) setTimeout(resolve, 1000) end))
@@ -292,6 +298,28 @@ def test_a_worker_killed_with_sigkill_is_replaced(start: Callable[..., Server]) 
     assert None not in after, f"{after.count(None)} of {len(after)} requests failed after the replacement"
     assert len(known & set(after)) == 1  # the survivor and the replacement serve; the killed one is gone
     assert len(server.children()) == 2 and min(before) not in server.children()
+    assert server.terminate() == 0
+
+
+@pytest.mark.parametrize("kind", ["lua"])  # storage is a Lua app feature
+def test_workers_share_one_database(start: Callable[..., Server], kind: str) -> None:
+    """Each worker has its own Lua VM; increments in storage transactions from both add up."""
+    server = start("--workers", "2", "--log-level", "warning")
+    server.wait_ready()
+    workers: set[str] = set()
+    deadline = time.monotonic() + START_TIMEOUT_S
+    n = 0
+    with httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0)) as client:
+        while len(workers) < 2 or n < 40:
+            assert time.monotonic() < deadline, f"only workers {workers} answered:\n{server.output()}"
+            r = client.post(server.url + "/count")
+            assert r.status_code == 200, r.text
+            count, worker = r.text.split()
+            n += 1
+            assert int(count) == n  # sequential requests: no lost update, whichever worker
+            workers.add(worker)
+        final = client.post(server.url + "/count").text.split()[0]
+    assert int(final) == n + 1
     assert server.terminate() == 0
 
 
