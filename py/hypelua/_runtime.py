@@ -304,7 +304,7 @@ class Runtime:
             modules.install_require(self, modules.Resolver(roots=[root], cwd=root))
         else:
             modules.install_require(self, modules.Resolver(cwd=root) if root else None)
-        __import__("hypelua.http._host").http._host.install(self)  # require("hype.http"), loaded on first use
+        __import__("hypelua.http._preload").http._preload.install(self)  # require("hype.http"), loaded on first use
         # user code sees the pcall/xpcall/resume/wrap that let a fired deadline through
         self.vm.execute(_WATCH_USER, self._watch_api, chunkname="=(hype watch)")
         for name in external_tables:

@@ -15,7 +15,9 @@ Imports are lazy: ``import hypelua`` (and every ``Runtime``, which registers
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs start-up time (every Runtime imports this package)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["App", "HttpError", "LuaApp", "lua_app", "serve"]
 

@@ -23,24 +23,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("hypelua.http")
 
-_PRELOAD = """
-local source, host = ...
-local load, G = load, _G
-package.preload["hype.http"] = function()
-  return load(source(), "@hype/http.lua", "t", G)(host())
-end
-"""
-
-
-def install(rt: Runtime) -> None:
-    """Make ``require("hype.http")`` available in ``rt`` (called by the Runtime at start-up;
-    costs one small chunk, the module itself loads on first use)."""
-    from .._runtime import lua_source
-
-    rt.vm.execute(_PRELOAD, lambda: lua_source("http"), lambda: HttpHost.of(rt).lua_table(),
-                  chunkname="=(hype boot)")
-
-
 class HttpError(HypeError):
     """An HTTP-level failure of hypelua's server mode (``code`` tells which)."""
 
