@@ -56,8 +56,8 @@ local every, fired = 0, false
 -- loop's or the test runner's state is never left half-updated.
 local internal = {}
 for name in ("@hype/loop.lua @hype/events.lua @hype/external.lua @hype/storage.lua @hype/test.lua "
-  .. "@hype/sandbox.lua @hype/http.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) =(hype~loop~boot) "
-  .. "=(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
+  .. "@hype/sandbox.lua @hype/http.lua @hype/json.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) "
+  .. "=(hype~loop~boot) =(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
   internal[name:gsub("~", " ")] = true
 end
 -- `level`: the running function's stack level as seen from this function
