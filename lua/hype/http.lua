@@ -27,7 +27,7 @@ local type, tostring, tonumber, error, setmetatable, getmetatable, rawget, rawse
 local traceback, lower, find, match, format, concat, unpack, tointeger =
   debug.traceback, string.lower, string.find, string.match, string.format, table.concat, table.unpack,
   math.tointeger
-local spawn = loop.spawn
+local spawn = loop.spawn_pooled
 
 local M = {}
 

@@ -194,9 +194,12 @@ def test_runaway_handler_gets_503_and_vm_stays_usable(base: str) -> None:
 
 
 def test_memory_blowup_is_500(base: str) -> None:
+    assert httpx.post(base + "/users/kept", json={"name": "Kept"}).status_code == 201
     r = get(base, "/hog")
     assert r.status_code == 500 and r.json()["error"]["code"] == "LUA_MEMORY_ERROR"
     assert get(base, "/").text == "hello"
+    assert get(base, "/loop").status_code == 503
+    assert get(base, "/stored/kept").json() == {"name": "Kept"}  # nothing committed earlier is lost
 
 
 def test_body_over_limit_is_413_without_reading_it(base: str) -> None:
