@@ -455,17 +455,23 @@ local function worker(fn, a, b, c, d, e, f)
   end
 end
 
-finish_pooled = function(co, rec, result)
+local function release(co)
   async_threads[co] = nil
   if pool_n < POOL_MAX then
     pool_n = pool_n + 1
     pool[pool_n] = co
   end
+end
+
+finish_pooled = function(co, rec, result)
+  release(co)
   return resolve_promise(rec.promise, result)
 end
 
---- spawn_pooled(fn, a..f): like spawn(fn, ...) for at most six arguments, on a
---- reused coroutine; returns the promise of fn's first result.
+--- spawn_pooled(fn, a..f): run fn(a..f) as an async function (at most six
+--- arguments) on a reused coroutine.  Returns nil when fn returned without
+--- awaiting (its result is dropped: no promise is made), else the promise of its
+--- first result (rejected when fn raised).
 function M.spawn_pooled(fn, a, b, c, d, e, f)
   local co
   if pool_n > 0 then
@@ -475,15 +481,18 @@ function M.spawn_pooled(fn, a, b, c, d, e, f)
   else
     co = co_create(worker)
   end
-  local p = new_promise()
-  local rec = { promise = p, trace = false }
+  local rec = { promise = false, trace = false }
   async_threads[co] = rec
-  local res, yielded, result = co_resume(co, fn, a, b, c, d, e, f)
+  local res, yielded = co_resume(co, fn, a, b, c, d, e, f)
+  if res and yielded == DONE then
+    release(co)
+    return nil
+  end
+  local p = new_promise()
+  rec.promise = p
   if not res then
     async_threads[co] = nil
     reject_promise(p, yielded)
-  elseif yielded == DONE then
-    finish_pooled(co, rec, result)
   else
     await_subscribe(co, yielded)
   end

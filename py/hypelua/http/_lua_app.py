@@ -228,9 +228,13 @@ class LuaApp:
         try:
             for _ in range(3):
                 matches = self._router.match(method, path)  # type: ignore[union-attr]
-                stale = rt.vm.call(self._dispatch, self.app_id, self._gen, rid, method, path, qs, ip, body,
-                                   len(matches), *matches)
-                if not (stale and stale[0]):
+                out = rt.vm.call(self._dispatch, self.app_id, self._gen, rid, method, path, qs, ip, body,
+                                 len(matches), *matches)
+                if not out[0]:
+                    if len(out) > 1:  # answered before its first await: the response came back here
+                        ex = self._host.exchanges[rid]
+                        ex.status, ex.content, ex.headers, ex.cookies, ex.kind = out[1:6]
+                        ex.done = True
                     return
                 self._compile()
         except HypeError as exc:  # the chain catches handler errors: this is the runtime failing

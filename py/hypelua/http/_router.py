@@ -62,7 +62,7 @@ def _normalise(path: str) -> str:
 
 
 class _Layer:
-    __slots__ = ("index", "kind", "methods", "prefix", "regexes", "root")
+    __slots__ = ("index", "kind", "literal", "methods", "prefix", "regexes", "root")
 
     def __init__(self, index: int, kind: str, method: str | None, path: str) -> None:
         self.index = index
@@ -77,6 +77,8 @@ class _Layer:
         path = _normalise(path)
         self.root = self.prefix and path == "/"
         regexes: list[tuple[Any, dict[str, Any]]] = []
+        #: a path without parameters is compared as a string (no regex on the hot path)
+        self.literal = path if "{" not in path and not _SEGMENT.search(path) else None
         try:
             for variant in _variants(path):
                 if self.prefix:
@@ -94,6 +96,15 @@ class _Layer:
         """False: no match; None: a match without parameters; else the parameters."""
         if self.root:
             return {REST: path[1:]} if path != "/" else None
+        literal = self.literal
+        if literal is not None:
+            if path == literal:
+                return None
+            if not self.prefix:
+                return False
+            if path.startswith(literal) and path[len(literal)] == "/":
+                return {REST: path[len(literal) + 1:]}
+            return False
         for regex, convertors in self.regexes:
             m = regex.match(path)
             if m is not None:

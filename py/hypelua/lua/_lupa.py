@@ -227,7 +227,19 @@ class LupaVM(LuaVM):
     def _convert_results(self, results: Any) -> tuple[Any, ...]:
         if type(results) is not tuple:
             return (self._from_lua(results),)
-        return tuple(self._from_lua(r) for r in results)
+        out = []
+        for r in results:  # scalars and strings inline: the common results of a call
+            t = type(r)
+            if t in _FAST:
+                out.append(r)
+            elif t is bytes:
+                try:
+                    out.append(r.decode("utf-8"))
+                except UnicodeDecodeError:
+                    out.append(r)
+            else:
+                out.append(self._from_lua(r))
+        return tuple(out)
 
     # ------------------------------------------------------------- callbacks
     def _make_callback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -237,7 +249,19 @@ class LupaVM(LuaVM):
 
         def callback(*args: Any) -> Any:
             try:
-                result = fn(*[from_lua(a) for a in args])
+                conv = []
+                for a in args:  # scalars and strings inline
+                    t = type(a)
+                    if t in _FAST:
+                        conv.append(a)
+                    elif t is bytes:
+                        try:
+                            conv.append(a.decode("utf-8"))
+                        except UnicodeDecodeError:
+                            conv.append(a)
+                    else:
+                        conv.append(from_lua(a))
+                result = fn(*conv)
                 if type(result) is tuple:
                     return (True, *[to_lua(r) for r in result])
                 return (True, to_lua(result))
@@ -318,11 +342,19 @@ class LupaVM(LuaVM):
         if self._rt is None:
             raise LuaError("the Lua VM is closed", code="LUA_CLOSED")
         to_lua = self._to_lua
-        for a in args:
-            if type(a) is LuaThread:  # coroutines need the Lua-side unboxing of _invoke
+        conv = []
+        for a in args:  # scalars and strings inline: the common arguments of a call
+            t = type(a)
+            if t in _FAST or t is bytes:
+                conv.append(a)
+            elif t is str:
+                conv.append(a.encode("utf-8", "surrogatepass"))
+            elif t is LuaThread:  # coroutines need the Lua-side unboxing of _invoke
                 return self._invoke(fn._ref, args)
+            else:
+                conv.append(to_lua(a))
         try:
-            res = fn._ref(*[a if type(a) in _FAST else to_lua(a) for a in args])
+            res = fn._ref(*conv)
         except _lupa.LuaMemoryError as exc:
             raise LuaMemoryError(str(exc) or "not enough memory") from None
         except _lupa.LuaError as exc:
