@@ -107,6 +107,8 @@ local function decode_number(str, pos)
 end
 
 local function skip(str, pos)
+  local c = byte(str, pos)
+  if c ~= 32 and c ~= 9 and c ~= 10 and c ~= 13 then return pos end -- compact JSON: no search
   return find(str, "[^ \t\r\n]", pos) or #str + 1
 end
 
