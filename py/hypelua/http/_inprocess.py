@@ -24,7 +24,7 @@ from urllib.parse import unquote, urlsplit
 
 from .._errors import HypeError
 
-__all__ = ["ASGIApp", "call_asgi", "build_scope"]
+__all__ = ["ASGIApp", "BadRequest", "build_scope", "call_asgi"]
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,10 +38,16 @@ _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghi
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _bad(message: str, **details: Any) -> HypeError:
-    return HypeError(message, code="BAD_REQUEST", details=details,
-                     suggestion="Pass a method token, an http(s) URL or a path, and header names/values "
-                                "without CR, LF or NUL.")
+class BadRequest(HypeError):
+    """The request itself is malformed (method, URL, headers): raised before the app runs."""
+
+    default_code = "BAD_REQUEST"
+    default_suggestion = ("Pass a method token, an http(s) URL or a path starting with '/', and header "
+                          "names/values without CR, LF or NUL.")
+
+
+def _bad(message: str, **details: Any) -> BadRequest:
+    return BadRequest(message, details=details)
 
 
 def _header_bytes(text: str, what: str) -> bytes:
@@ -71,7 +77,7 @@ def build_scope(*, method: str, url: str, headers: Iterable[tuple[str, str]], bo
         ``raw_path``, ``query_string``, ``root_path``, ``headers``, ``server``, ``client``,
         ``state``, ``extensions``).
     Raises:
-        HypeError: ``BAD_REQUEST`` for a malformed method, URL or header.
+        BadRequest: (a :class:`HypeError`, code ``BAD_REQUEST``) for a malformed method, URL or header.
     """
     if not isinstance(method, str) or not method or not set(method) <= _TCHAR:
         raise _bad(f"malformed HTTP method {method!r}"[:200])
@@ -152,7 +158,7 @@ async def call_asgi(app: ASGIApp, *, method: str, url: str, headers: list[tuple[
         ``(status, [(name, value), ...], body)``: header names as the app sent them
         (latin-1 text), the body chunks joined (empty for ``HEAD``, 1xx, 204 and 304).
     Raises:
-        HypeError: ``BAD_REQUEST`` for a malformed request (see :func:`build_scope`).
+        BadRequest: (code ``BAD_REQUEST``) for a malformed request (see :func:`build_scope`).
         Exception: whatever the app raised before its response was complete, or
             ``RuntimeError`` when it returned without completing one or sent messages out
             of order.  An exception raised *after* a complete response (Starlette's
