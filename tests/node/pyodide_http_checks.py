@@ -71,3 +71,34 @@ async def test_starlette_middleware_task_groups_on_webloop() -> None:
     app = Starlette(routes=[Route("/", hello)], middleware=[Middleware(Tag)])
     status, headers, body = await call_asgi(app, method="GET", url="/", headers=[], body=b"")
     assert (status, body) == (200, b"hi") and ("x-tag", "1") in headers
+
+
+async def test_static_files_without_threads() -> None:
+    # Pyodide cannot start threads; httpLoad runs anyio.to_thread.run_sync inline
+    import os
+    import tempfile
+
+    import anyio.to_thread
+    from starlette.applications import Starlette
+    from starlette.responses import FileResponse
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    from hypelua.browser._http import inline_to_thread
+    from hypelua.http._inprocess import call_asgi
+
+    directory = tempfile.mkdtemp()
+    with open(os.path.join(directory, "a.txt"), "w") as f:
+        f.write("hello")
+
+    async def file(request):  # type: ignore[no-untyped-def]
+        return FileResponse(os.path.join(directory, "a.txt"))
+
+    app = Starlette(routes=[Mount("/s", StaticFiles(directory=directory)), Route("/f", file)])
+    assert (await call_asgi(app, method="GET", url="/s/a.txt", headers=[], body=b""))[0] == 500  # no threads
+    inline_to_thread()
+    inline_to_thread()
+    assert anyio.to_thread.run_sync._hype_inline
+    assert (await call_asgi(app, method="GET", url="/s/a.txt", headers=[], body=b""))[::2] == (200, b"hello")
+    assert (await call_asgi(app, method="GET", url="/s/nope", headers=[], body=b""))[0] == 404
+    assert (await call_asgi(app, method="GET", url="/f", headers=[], body=b""))[::2] == (200, b"hello")

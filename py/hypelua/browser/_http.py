@@ -22,7 +22,10 @@ a 503 with code ``TIMEOUT``.  Failures of the *request* are typed errors:
 ``FILE_NOT_FOUND`` / Lua errors / ``BAD_APP`` from ``httpLoad``.
 
 ``hypelua.http`` (Starlette, anyio) is imported on the first ``httpLoad``, never at
-worker boot (SPEC 1.2: the core import stays light and snapshot-safe).
+worker boot (SPEC 1.2: the core import stays light and snapshot-safe).  Pyodide has no
+threads: there :func:`inline_to_thread` makes ``anyio.to_thread.run_sync`` call the
+function in place, so Starlette's static files, ``FileResponse`` and sync endpoints work
+(file I/O in Pyodide is in memory anyway).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import asyncio
 import inspect
 import json
 import os
+import sys
 import traceback
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +84,27 @@ def _body(body: Any, payload: bytes | None) -> bytes:
     return data
 
 
+def inline_to_thread() -> None:
+    """Make ``anyio.to_thread.run_sync`` run the function in place (idempotent; for Pyodide).
+
+    Starlette offloads blocking calls (``StaticFiles`` look-ups, ``FileResponse`` reads,
+    sync endpoints) to a worker thread, which Pyodide cannot start ("can't start new
+    thread").  Callers look the function up on the module at call time, so replacing the
+    module attribute reaches all of them.
+    """
+    import anyio.to_thread
+
+    if getattr(anyio.to_thread.run_sync, "_hype_inline", False):
+        return
+
+    async def run_sync(func: Any, *args: Any, abandon_on_cancel: bool = False, cancellable: Any = None,
+                       limiter: Any = None) -> Any:
+        return func(*args)
+
+    run_sync._hype_inline = True  # type: ignore[attr-defined]
+    anyio.to_thread.run_sync = run_sync  # type: ignore[assignment]
+
+
 class HttpOps:
     """The Lua app of one :class:`WorkerHost` and the ops serving it."""
 
@@ -119,6 +144,9 @@ class HttpOps:
         if not isinstance(options, dict):
             raise HypeError("options must be an object of lua_app() keyword arguments", code="BAD_REQUEST")
         from .. import http  # Starlette and anyio: imported only when an app is loaded
+
+        if sys.platform == "emscripten":
+            inline_to_thread()
 
         host = self._host
         if path is not None:
