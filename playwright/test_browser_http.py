@@ -127,6 +127,20 @@ def test_app_from_source(app_page: HypePage) -> None:
         app_page.call("hype.loadApp({path: 'app.lua'})")
 
 
+def test_handler_that_never_yields_is_a_503_and_the_worker_stays(app_page: HypePage) -> None:
+    spin = ('local app = require("hype.http").app(); app:get("/spin", function() while true do end end)'
+            '; app:get("/", function(q, s) s:send("ok") end); return app')
+    restarts = app_page.call("hype.restarts")
+    try:
+        app_page.call("hype.loadApp({source: args[0], options: {timeout: 0.5}})", spin)
+        r = fetch(app_page, "hype.fetch('/spin')")
+        assert r["status"] == 503 and "TIMEOUT" in r["text"]
+        assert fetch(app_page, "hype.fetch('/')")["text"] == "ok"
+        assert app_page.call("hype.restarts") == restarts  # stopped by the Lua watch hook, not the watchdog
+    finally:
+        app_page.call("hype.loadApp({path: 'app.lua'})")
+
+
 # ------------------------------------------------------------------ service worker
 @pytest.fixture(scope="module")
 def sw_page(sw_hype_page: HypePage) -> HypePage:
@@ -160,6 +174,15 @@ def test_service_worker_leaves_other_paths_to_the_network(sw_page: HypePage) -> 
     assert r["status"] == 404 and "x-powered-by" not in r["headers"]
 
 
+def test_service_worker_after_a_reload(sw_page: HypePage) -> None:
+    sw_page.reload()  # controlled from the start now; the new worker has no app until loadApp
+    assert sw_page.page.evaluate("() => !!navigator.serviceWorker.controller")
+    sw_page.call("hype.loadApp({path: 'app.lua'})")
+    sw_page.call("hype.routeFetches('/api/')")
+    r = fetch(sw_page, "fetch('/api/users/11')")
+    assert r["status"] == 200 and '"11"' in r["text"]
+
+
 def test_service_worker_without_app_or_page_answers_503(sw_page: HypePage) -> None:
     sw_page.call("hype.routeFetches('/api/')")
     try:
@@ -170,6 +193,7 @@ def test_service_worker_without_app_or_page_answers_503(sw_page: HypePage) -> No
     finally:
         sw_page.call("hype.loadApp({path: 'app.lua'})")
     # a second page of the origin without hypelua: its requests are answered by the first page's app
+    # (this closes the module's service-worker page: keep this test last of its section)
     other = sw_page.context.new_page()
     try:
         other.goto(sw_page.url.split("playground/")[0] + "manifest.json")

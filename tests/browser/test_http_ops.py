@@ -131,3 +131,57 @@ def test_load_needs_path_or_source(client: Client) -> None:
     assert reply["error"]["code"] == "FILE_NOT_FOUND"
     reply = client.call("httpLoad", {"path": "../outside.lua"})
     assert reply["error"]["code"] == "PATH_OUTSIDE_PROJECT"
+
+
+# ------------------------------------------------------------------ Lua apps (hype.http)
+def test_lua_app_from_a_project_file(client: Client, tmp_path: Path) -> None:
+    (tmp_path / "app.lua").write_text(APP)
+    assert client.call("httpLoad", {"path": "app.lua"})["value"] == {"app": "app.lua"}
+    status, headers, body = client.fetch("GET", "/users/42?q=x")
+    assert status == 200 and headers["x-powered-by"] == "hypelua"
+    assert json.loads(body) == {"id": "42", "q": "x"}
+    status, _, body = client.fetch("POST", "/echo", b'{"a": [1, 2]}', [["content-type", "application/json"]])
+    assert status == 201 and json.loads(body) == {"a": [1, 2]}
+    sent = bytes(range(256))
+    status, headers, body = client.fetch("POST", "/bytes", sent)
+    assert status == 200 and body == sent[::-1] and headers["content-type"] == "application/octet-stream"
+
+
+def test_lua_handler_error_is_a_500_and_storage_writes_are_durable(client: Client) -> None:
+    assert client.call("httpLoad", {"source": APP, "chunkname": "=buffer"})["value"] == {"app": "=buffer"}
+    status, _, body = client.fetch("GET", "/boom")
+    assert status == 500 and json.loads(body)["error"]["code"] == "LUA_RUNTIME_ERROR"
+    assert "kaboom" in json.loads(body)["error"]["message"]
+    assert [json.loads(client.fetch("GET", "/count")[2])["n"] for _ in range(3)] == [1, 2, 3]
+    assert client.host.runtime.database.table("hits").get("n") == 3
+
+
+def test_lua_load_errors_keep_the_previous_app(client: Client) -> None:
+    client.call("httpLoad", {"source": APP})
+    for source, code in (("return +", "LUA_SYNTAX_ERROR"), ("error('top')", "LUA_RUNTIME_ERROR"),
+                         ("return 42", "HTTP_NOT_AN_APP")):
+        reply = client.call("httpLoad", {"source": source})
+        assert reply["ok"] is False and reply["error"]["code"] == code, reply
+    assert client.fetch("GET", "/users/1")[0] == 200
+    other = 'local app = require("hype.http").app(); app:get("/", function(q, s) s:send("two") end); return app'
+    client.call("httpLoad", {"source": other})
+    assert client.fetch("GET", "/")[::2] == (200, b"two")
+    assert client.fetch("GET", "/users/1")[0] == 404
+
+
+def test_lua_handler_that_never_yields_gets_503(client: Client) -> None:
+    loop = 'local app = require("hype.http").app(); app:get("/spin", function() while true do end end)' \
+           '; app:get("/", function(q, s) s:send("ok") end); return app'
+    client.call("httpLoad", {"source": loop, "options": {"timeout": 0.2}})
+    status, _, body = client.fetch("GET", "/spin")
+    assert status == 503 and json.loads(body)["error"]["code"] == "TIMEOUT"
+    assert client.fetch("GET", "/")[::2] == (200, b"ok")  # the VM keeps serving
+
+
+def test_reset_and_unload_forget_the_app(client: Client) -> None:
+    client.call("httpLoad", {"source": APP})
+    assert client.call("reset")["ok"]
+    assert client.call("httpFetch", {"url": "/users/1"})["error"]["code"] == "NO_APP"
+    client.call("httpLoad", {"source": APP})
+    assert client.call("httpUnload")["value"] is True
+    assert client.call("httpFetch", {"url": "/users/1"})["error"]["code"] == "NO_APP"
