@@ -88,7 +88,8 @@ local loaded = {
   ["hype.timers"] = copy(package.loaded["hype.timers"]),
   ["hype.events"] = package.loaded["hype.events"],
 }
-env.package = { loaded = loaded, preload = {}, path = "", cpath = "", config = package.config }
+env.package = { loaded = loaded, preload = { ["hype.http"] = package.preload["hype.http"] }, path = "", cpath = "",
+  config = package.config }
 loaded.package = env.package
 
 -- the string metatable: methods keep working ("x"):upper(), but getmetatable("")

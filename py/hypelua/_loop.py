@@ -107,6 +107,8 @@ class EventLoop:
                  on_unhandled_rejection: Callable[[list[str]], Any] | None = None) -> None:
         self.vm = vm
         self.after_tick = after_tick
+        #: called before every tick (server mode re-arms the per-request deadline here)
+        self.before_tick: Callable[[], Any] | None = None
         self.on_unhandled_rejection = on_unhandled_rejection
         from ._runtime import lua_source
 
@@ -191,6 +193,8 @@ class EventLoop:
             return
         self._ticking = True
         self._needs_tick = False
+        if self.before_tick is not None:
+            self.before_tick()
         inbox, self._inbox = self._inbox, []
         try:
             next_due, alive, out, out_n, errs, unhandled = self._tick(self._now(), inbox, len(inbox))

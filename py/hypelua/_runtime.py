@@ -56,7 +56,7 @@ local every, fired = 0, false
 -- loop's or the test runner's state is never left half-updated.
 local internal = {}
 for name in ("@hype/loop.lua @hype/events.lua @hype/external.lua @hype/storage.lua @hype/test.lua "
-  .. "@hype/sandbox.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) =(hype~loop~boot) "
+  .. "@hype/sandbox.lua @hype/http.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) =(hype~loop~boot) "
   .. "=(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
   internal[name:gsub("~", " ")] = true
 end
@@ -297,11 +297,14 @@ class Runtime:
         self.loop = self._install_loop()
         modules = __import__("hypelua.modules").modules
         root = None if project_root is None else os.path.abspath(os.fspath(project_root))
+        #: the project directory (``require`` base of non-file chunks, sandbox root); None: the working directory
+        self.project_root = root
         if sandbox:
             root = root or os.getcwd()
             modules.install_require(self, modules.Resolver(roots=[root], cwd=root))
         else:
             modules.install_require(self, modules.Resolver(cwd=root) if root else None)
+        __import__("hypelua.http._host").http._host.install(self)  # require("hype.http"), loaded on first use
         # user code sees the pcall/xpcall/resume/wrap that let a fired deadline through
         self.vm.execute(_WATCH_USER, self._watch_api, chunkname="=(hype watch)")
         for name in external_tables:
