@@ -2,7 +2,8 @@
 # hypelua build entry point (idempotent).
 #
 #   ./build.sh                     deps + dist
-#   ./build.sh deps                system packages (chromium, node, python3-venv; as root),
+#   ./build.sh deps                system packages (chromium, node, python3-venv, wrk, redis-server,
+#                                  erlang-nox; as root),
 #                                  .venv with `pip install -e '.[test]'`, npm packages
 #   ./build.sh dist                Lua side module (wasm/build.sh all), wheels, JS bundles,
 #                                  Pyodide files, playground  ->  dist/web/
@@ -53,6 +54,10 @@ cmd_deps() {
     python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
   fi
   command -v git >/dev/null 2>&1 || need+=(git)
+  # server mode: wrk (bench/bench_http.py), redis-server (LiveView pub/sub across nodes), Erlang (actor anchors)
+  command -v wrk >/dev/null 2>&1 || need+=(wrk)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+  command -v erl >/dev/null 2>&1 || need+=(erlang-nox)
   if ((${#need[@]})); then
     apt_install "${need[@]}"
   fi
@@ -70,7 +75,7 @@ cmd_deps() {
   fi
   local stamp="$VENV/.hypelua-deps" want
   want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
-  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] || ! "$PY" -c 'import hypelua, pytest, playwright' >/dev/null 2>&1; then
+  if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] || ! "$PY" -c 'import hypelua, pytest, playwright, uvloop, httptools, websockets, watchfiles, python_multipart' >/dev/null 2>&1; then
     log "pip install -e '.[test]'"
     "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
     "$PY" -m pip install -q -e '.[test]'

@@ -17,7 +17,7 @@
 -- on the event loop: handlers may `await`), and the finished response goes back in
 -- one host call.  Executed once per runtime with the host table (see
 -- py/hypelua/http/_host.py); the runtime's own chunk (the watch hook never stops it).
-local host = ...
+local host, json = ...
 local loop = package.loaded["hype.loop"]
 local EventEmitter = package.loaded["hype.events"].EventEmitter
 local W = package.loaded["hype.watch"]
@@ -27,7 +27,7 @@ local type, tostring, tonumber, error, setmetatable, getmetatable, rawget, rawse
 local traceback, lower, find, match, format, concat, unpack, tointeger =
   debug.traceback, string.lower, string.find, string.match, string.format, table.concat, table.unpack,
   math.tointeger
-local spawn = loop.spawn
+local spawn = loop.spawn_pooled
 
 local M = {}
 
@@ -295,7 +295,7 @@ function Request:json()
   if body == nil or body == "" then
     fail("BAD_JSON", "the request has no body (expected JSON)", 400, "Send a JSON body.")
   end
-  local ok, value = pcall(host.json_decode, body)
+  local ok, value = pcall(json.decode, body)
   if not ok then
     local _, msg = classify(value)
     fail("BAD_JSON", "the request body is not valid JSON: " .. tostring(msg), 400,
@@ -453,7 +453,7 @@ end
 --- res:json(value): JSON body (a sequence is an array; an empty table is {})
 function Response:json(value)
   assert_open(self, "res:json")
-  local ok, body = pcall(host.json_encode, value)
+  local ok, body = pcall(json.encode, value)
   if not ok then
     local _, msg = classify(body)
     fail("HTTP_BAD_JSON_VALUE", "res:json: the value cannot be encoded as JSON: " .. tostring(msg), 500,
@@ -562,7 +562,7 @@ local function sse_field(name, value)
 end
 
 function Sse:send(data, opts)
-  if type(data) == "table" then data = host.json_encode(data) end
+  if type(data) == "table" then data = json.encode(data) end
   local parts = {}
   if type(opts) == "table" then
     if opts.event then parts[#parts + 1] = sse_field("event", opts.event) end
@@ -727,7 +727,7 @@ local sockets = {} -- cid -> ws
 --- tables are sent as JSON text.  false once the socket is closed.
 function Ws:send(data)
   if self.readyState ~= "open" then return false end
-  if type(data) == "table" then data = host.json_encode(data) end
+  if type(data) == "table" then data = json.encode(data) end
   return host.ws_send(self._cid, data)
 end
 

@@ -404,9 +404,14 @@ local function await_subscribe(co, value)
   subscribe(p, function(v) step(co, true, v) end, function(r) step(co, false, r) end, nil)
 end
 
+local DONE = {}                 -- yielded by a pooled coroutine when its job has returned
+local pool, pool_n, POOL_MAX = {}, 0, 64
+local finish_pooled
+
 step = function(co, ok, v)
   local rec = async_threads[co]
-  local res, yielded = co_resume(co, ok, v)
+  local res, yielded, result = co_resume(co, ok, v)
+  if yielded == DONE and res then return finish_pooled(co, rec, result) end
   if not res then
     async_threads[co] = nil
     if rec.trace then tracebacks[rec.promise] = traceback(co, M.describe(yielded)) end
@@ -434,6 +439,51 @@ local function start_async(fn, trace, ...)
   elseif co_status(co) == "dead" then
     async_threads[co] = nil
     resolve_promise(p, yielded)
+  else
+    await_subscribe(co, yielded)
+  end
+  return p
+end
+
+-- Pooled coroutines (spawn_pooled): a worker runs job after job, so a short async
+-- job (an HTTP request) costs a resume instead of a new coroutine, closure and
+-- argument table.  A job that fails kills its worker (it is not reused).
+local function worker(fn, a, b, c, d, e, f)
+  while true do
+    local r = fn(a, b, c, d, e, f)
+    fn, a, b, c, d, e, f = co_yield(DONE, r)
+  end
+end
+
+finish_pooled = function(co, rec, result)
+  async_threads[co] = nil
+  if pool_n < POOL_MAX then
+    pool_n = pool_n + 1
+    pool[pool_n] = co
+  end
+  return resolve_promise(rec.promise, result)
+end
+
+--- spawn_pooled(fn, a..f): like spawn(fn, ...) for at most six arguments, on a
+--- reused coroutine; returns the promise of fn's first result.
+function M.spawn_pooled(fn, a, b, c, d, e, f)
+  local co
+  if pool_n > 0 then
+    co = pool[pool_n]
+    pool[pool_n] = nil
+    pool_n = pool_n - 1
+  else
+    co = co_create(worker)
+  end
+  local p = new_promise()
+  local rec = { promise = p, trace = false }
+  async_threads[co] = rec
+  local res, yielded, result = co_resume(co, fn, a, b, c, d, e, f)
+  if not res then
+    async_threads[co] = nil
+    reject_promise(p, yielded)
+  elseif yielded == DONE then
+    finish_pooled(co, rec, result)
   else
     await_subscribe(co, yielded)
   end

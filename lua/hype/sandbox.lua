@@ -88,7 +88,8 @@ local loaded = {
   ["hype.timers"] = copy(package.loaded["hype.timers"]),
   ["hype.events"] = package.loaded["hype.events"],
 }
-env.package = { loaded = loaded, preload = { ["hype.http"] = package.preload["hype.http"] }, path = "", cpath = "",
+env.package = { loaded = loaded, preload = { ["hype.http"] = package.preload["hype.http"],
+  ["hype.json"] = package.preload["hype.json"] }, path = "", cpath = "",
   config = package.config }
 loaded.package = env.package
 

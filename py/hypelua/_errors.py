@@ -263,3 +263,11 @@ class LimitExceededError(PackageError):
 
     default_code = "LIMIT_EXCEEDED"
     default_suggestion = "Make the package smaller (fewer or smaller files, fewer dependencies)."
+
+
+class ServerError(HypeError):
+    """``hype serve`` cannot start: a missing app, a bad option, a port in use
+    (``details`` holds the offending value)."""
+
+    default_code = "SERVER_ERROR"
+    default_suggestion = "Run `hype serve --help` for the options."

@@ -56,8 +56,8 @@ local every, fired = 0, false
 -- loop's or the test runner's state is never left half-updated.
 local internal = {}
 for name in ("@hype/loop.lua @hype/events.lua @hype/external.lua @hype/storage.lua @hype/test.lua "
-  .. "@hype/sandbox.lua @hype/http.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) =(hype~loop~boot) "
-  .. "=(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
+  .. "@hype/sandbox.lua @hype/http.lua @hype/json.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) "
+  .. "=(hype~loop~boot) =(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
   internal[name:gsub("~", " ")] = true
 end
 -- `level`: the running function's stack level as seen from this function
@@ -304,7 +304,7 @@ class Runtime:
             modules.install_require(self, modules.Resolver(roots=[root], cwd=root))
         else:
             modules.install_require(self, modules.Resolver(cwd=root) if root else None)
-        __import__("hypelua.http._host").http._host.install(self)  # require("hype.http"), loaded on first use
+        __import__("hypelua.http._preload").http._preload.install(self)  # require("hype.http"), loaded on first use
         # user code sees the pcall/xpcall/resume/wrap that let a fired deadline through
         self.vm.execute(_WATCH_USER, self._watch_api, chunkname="=(hype watch)")
         for name in external_tables:

@@ -1,7 +1,8 @@
 """The ``hype`` command line.
 
-Subcommands in this release: ``run FILE.lua [--database PATH]`` and
-``playground [--port N] [--host H] [--root DIR]``.  argparse (stdlib) keeps
+Subcommands in this release: ``run FILE.lua [--database PATH]``,
+``serve APP [--port N] [--workers N] [--reload] ...``, ``playground [--port N] [--host H] [--root DIR]``
+and more.  argparse (stdlib) keeps
 start-up fast: ``hype run hello.lua`` imports only what running Lua needs.
 """
 
@@ -241,6 +242,21 @@ def _cmd_playground(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .http._serve import serve
+
+    try:
+        return serve(args.app, host=args.host, port=args.port, workers=args.workers, reload=args.reload,
+                     database=args.database, timeout=args.timeout, max_body=args.max_body,
+                     max_memory=args.max_memory, dev=args.dev, log_level=args.log_level)
+    except HypeError as exc:
+        _print_error(exc)
+        return 1
+    except KeyboardInterrupt:  # Ctrl+C while the app loads, before uvicorn handles signals
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse
 
@@ -268,6 +284,26 @@ def build_parser() -> argparse.ArgumentParser:
     pg.add_argument("--host", default="127.0.0.1")
     pg.add_argument("--root", default=None, help="directory of the built distribution (default: dist/web)")
     pg.set_defaults(func=_cmd_playground)
+
+    sv = sub.add_parser("serve", help="serve a Lua app (app.lua) or an ASGI app (module:app) on uvicorn")
+    sv.add_argument("app", help="a Lua file returning require('hype.http').app(), or MODULE:ATTR of an ASGI app")
+    sv.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    sv.add_argument("--port", "-p", type=int, default=3000, help="TCP port (default: 3000)")
+    sv.add_argument("--workers", "-w", type=int, default=1,
+                    help="worker processes, each with its own Lua VM, sharing --database (default: 1)")
+    sv.add_argument("--reload", action="store_true", help="restart when a *.lua or *.py file changes (development)")
+    sv.add_argument("--database", "-d", default=None,
+                    help="SQLite file shared by the workers (default: ./hype.db; ':memory:' for none)")
+    sv.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                    help="a Lua handler running longer gets 503 (default: 30)")
+    sv.add_argument("--max-body", type=int, default=1_048_576, metavar="BYTES",
+                    help="larger request bodies get 413 (default: 1048576)")
+    sv.add_argument("--max-memory", type=int, default=None, metavar="BYTES", help="Lua heap limit per worker")
+    sv.add_argument("--dev", action="store_true", help="development mode: Lua tracebacks in error responses")
+    sv.add_argument("--log-level", default="info",
+                    choices=["critical", "error", "warning", "info", "debug", "trace"],
+                    help="uvicorn log level; warning and above also silence the access log (default: info)")
+    sv.set_defaults(func=_cmd_serve)
 
     ex = sub.add_parser("export", help="write a whole database (tables, functions with source, indices, "
                                        "schemas) to a portable JSON file")

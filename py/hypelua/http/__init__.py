@@ -6,6 +6,8 @@ Public surface:
   adapted into an ASGI application (Starlette's requests, responses, routing
   primitives, WebSockets, static files and cookies).
 * :class:`App` — a Starlette application with ``@app.get("/items/{id}")`` decorators.
+* :func:`serve` — run a Lua app file or any ASGI app (``module:app``) on uvicorn
+  (``hype serve``: workers, reload, graceful shutdown).
 
 Imports are lazy: ``import hypelua`` (and every ``Runtime``, which registers
 ``require("hype.http")``) must not pay for Starlette.
@@ -13,15 +15,18 @@ Imports are lazy: ``import hypelua`` (and every ``Runtime``, which registers
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing costs start-up time (every Runtime imports this package)
+if TYPE_CHECKING:
+    from typing import Any
 
-__all__ = ["App", "HttpError", "LuaApp", "lua_app"]
+__all__ = ["App", "HttpError", "LuaApp", "lua_app", "serve"]
 
 _LAZY = {
     "LuaApp": "._lua_app",
     "lua_app": "._lua_app",
     "App": "._app",
     "HttpError": "._host",
+    "serve": "._serve",
 }
 
 

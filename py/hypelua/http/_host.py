@@ -8,7 +8,6 @@ turns a finished Lua response into a Starlette ``Response``.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import TYPE_CHECKING, Any
@@ -22,24 +21,6 @@ if TYPE_CHECKING:
     from ..lua import LuaFunction
 
 log = logging.getLogger("hypelua.http")
-
-_PRELOAD = """
-local source, host = ...
-local load, G = load, _G
-package.preload["hype.http"] = function()
-  return load(source(), "@hype/http.lua", "t", G)(host())
-end
-"""
-
-
-def install(rt: Runtime) -> None:
-    """Make ``require("hype.http")`` available in ``rt`` (called by the Runtime at start-up;
-    costs one small chunk, the module itself loads on first use)."""
-    from .._runtime import lua_source
-
-    rt.vm.execute(_PRELOAD, lambda: lua_source("http"), lambda: HttpHost.of(rt).lua_table(),
-                  chunkname="=(hype boot)")
-
 
 class HttpError(HypeError):
     """An HTTP-level failure of hypelua's server mode (``code`` tells which)."""
@@ -120,6 +101,7 @@ class HttpHost:
         self.module: dict[str, LuaFunction] = {}
         self.next_id = 0
         self.timeout: float | None = None   # seconds; the watch deadline re-armed per entry into Lua
+        self._message: tuple[float | None, str] = (None, "")
         self.servers: dict[int, Any] = {}    # app id -> uvicorn.Server of app:listen
 
     @classmethod
@@ -148,8 +130,6 @@ class HttpHost:
             "headers": self._headers,
             "cookies": self._cookies,
             "form": self.rt.loop.register_async(None, self._form),
-            "json_decode": _json_decode,
-            "json_encode": _json_encode,
             "static": self._static,
             "ws_send": self._ws_send,
             "ws_close": self._ws_close,
@@ -171,8 +151,11 @@ class HttpHost:
 
     def rearm(self) -> None:
         """Re-arm the watch deadline (per entry into Lua; after a fired TIMEOUT)."""
-        if self.timeout is not None:
-            self.rt.set_deadline(self.timeout, message=f"the handler ran longer than {self.timeout:g} s")
+        t = self.timeout
+        if t is not None:
+            if self._message[0] != t:
+                self._message = (t, f"the handler ran longer than {t:g} s")
+            self.rt.set_deadline(t, message=self._message[1])
 
     # --------------------------------------------------------------- requests
     def _respond(self, rid: int, status: int, content: Any, headers: Any, cookies: Any, kind: Any) -> bool:
@@ -316,17 +299,6 @@ class HttpHost:
             return False
         server.should_exit = True
         return True
-
-
-def _json_decode(text: Any) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise HttpError(str(exc), code="BAD_JSON") from None
-
-
-def _json_encode(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def within(root: str, path: str) -> bool:
