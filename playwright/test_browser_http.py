@@ -22,6 +22,7 @@ app:post("/api/bytes", function(req, res)
   res:set("Content-Type", "application/octet-stream")
   res:send(req.body:reverse())
 end)
+app:post("/api/form", function(req, res) res:json(req:form()) end)
 app:get("/api/boom", function(req, res) error("kaboom") end)
 app:get("/api/hits", function(req, res)
   local t = storage.table("hits")
@@ -65,6 +66,15 @@ def test_post_json_echo(app_page: HypePage) -> None:
                                                   body: JSON.stringify(args[0])})""", {"a": [1, 2, "é"], "b": None})
     assert r["status"] == 201
     assert app_page.page.evaluate("(t) => JSON.parse(t)", r["text"]) == {"a": [1, 2, "é"]}
+
+
+def test_forms_urlencoded_and_multipart(app_page: HypePage) -> None:
+    # Starlette parses forms with python-multipart, which dist/web ships for Pyodide
+    r = fetch(app_page, "hype.fetch('/api/form', {method: 'POST', body: new URLSearchParams({a: '1', b: 'x y'})})")
+    assert r["status"] == 200 and app_page.page.evaluate("(t) => JSON.parse(t)", r["text"]) == {"a": "1", "b": "x y"}
+    r = fetch(app_page, """(() => { const f = new FormData(); f.append('name', 'Ann');
+                                    return hype.fetch('/api/form', {method: 'POST', body: f}); })()""")
+    assert r["status"] == 200 and app_page.page.evaluate("(t) => JSON.parse(t)", r["text"]) == {"name": "Ann"}
 
 
 def test_handler_error_is_a_500_json_and_the_app_keeps_serving(app_page: HypePage) -> None:

@@ -32,7 +32,7 @@ def report(pyodide: Callable[..., dict[str, Any]], dependency_wheel_args: list[s
 
 def test_dist_carries_starlette_and_its_dependencies(pyodide: Any, dependency_wheel_args: list[str]) -> None:
     names = {Path(arg).name.split("-")[0].lower() for arg in dependency_wheel_args[1::2]}
-    assert {"starlette", "anyio", "idna"} <= names, names
+    assert {"starlette", "anyio", "idna", "python_multipart"} <= names, names
 
 
 @pytest.mark.parametrize("name", _names())
