@@ -211,7 +211,7 @@ manifest = {"name": "hypelua", "version": version, "pyodide": pyodide_version, "
 (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 EOF
 
-  # 6. JS: IIFE (<script>), ESM (npm), module worker
+  # 6. JS: IIFE (<script>), ESM (npm), module worker, service worker
   log "esbuild"
   local esbuild="node_modules/.bin/esbuild"
   "$esbuild" web/src/entry-iife.mjs --bundle --format=iife --target=es2022 --log-level=warning \
@@ -220,6 +220,9 @@ EOF
     --outfile="$stage/hypelua.mjs"
   "$esbuild" web/src/worker.mjs --bundle --format=esm --target=es2022 --log-level=warning \
     --outfile="$stage/worker.mjs"
+  # the opt-in service worker of hype.routeFetches() (a classic script)
+  "$esbuild" web/src/hype-sw.js --bundle --format=iife --target=es2022 --log-level=warning \
+    --outfile="$stage/hype-sw.js"
 
   # 6b. Dexie (devDependency) for bench/bench_browser_storage.py, served from dist/web/vendor/
   if [[ -f node_modules/dexie/dist/dexie.mjs ]]; then

@@ -160,6 +160,12 @@ def sandbox_hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
     yield from _page(browser, server_url, "pytest-sandbox&sandbox=1")
 
 
+@pytest.fixture(scope="module")
+def sw_hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
+    """A page in a context of its own for service-worker tests (registrations live per context)."""
+    yield from _page(browser, server_url, "pytest-sw")
+
+
 @pytest.fixture()
 def fresh_hype_page(browser: Any, server_url: str) -> Iterator[HypePage]:
     """A page in its own browser context (its own IndexedDB), for reload tests."""

@@ -19,7 +19,8 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 @pytest.fixture()
 def served(tmp_path: Path) -> Iterator[str]:
-    for name, body in {"a.mjs": b"export {}", "b.wasm": b"\0asm", "c.whl": b"PK", "d.json": b"{}"}.items():
+    for name, body in {"a.mjs": b"export {}", "b.wasm": b"\0asm", "c.whl": b"PK", "d.json": b"{}",
+                       "hype-sw.js": b"//"}.items():
         (tmp_path / name).write_bytes(body)
     (tmp_path / "playground").mkdir()
     (tmp_path / "playground" / "index.html").write_text("<!doctype html>")
@@ -40,6 +41,13 @@ def test_mime_types_and_isolation_headers(served: str) -> None:
             assert r.headers["Cross-Origin-Opener-Policy"] == "same-origin"
             assert r.headers["Cross-Origin-Embedder-Policy"] == "require-corp"
             assert r.headers["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+def test_service_worker_may_control_the_whole_origin(served: str) -> None:
+    with urllib.request.urlopen(served + "hype-sw.js?prefix=/api/") as r:
+        assert r.headers["Service-Worker-Allowed"] == "/" and r.headers["Content-Type"] == "text/javascript"
+    with urllib.request.urlopen(served + "a.mjs") as r:
+        assert r.headers["Service-Worker-Allowed"] is None
 
 
 def test_root_redirects_to_playground(served: str) -> None:

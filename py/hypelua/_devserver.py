@@ -3,8 +3,9 @@
 It sends the cross-origin isolation headers Pyodide wants
 (``Cross-Origin-Opener-Policy: same-origin``, ``Cross-Origin-Embedder-Policy:
 require-corp``, so ``SharedArrayBuffer`` exists), the right MIME types for
-``.mjs``/``.wasm``/``.whl``/``.json``, no caching, and redirects ``/`` to
-``/playground/``.  Standard library only; ``hype playground`` calls :func:`serve`.
+``.mjs``/``.wasm``/``.whl``/``.json``, no caching, ``Service-Worker-Allowed: /`` with
+``hype-sw.js`` (``hype.routeFetches()`` registers it with scope ``/``), and redirects
+``/`` to ``/playground/``.  Standard library only; ``hype playground`` calls :func:`serve`.
 
     python -m hypelua._devserver --root dist/web --port 8000
 """
@@ -58,6 +59,9 @@ class DevRequestHandler(SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         for name, value in ISOLATION_HEADERS.items():
             self.send_header(name, value)
+        if self.path.split("?", 1)[0].endswith("/hype-sw.js"):
+            # hype.routeFetches() registers it with scope "/" wherever dist/web is mounted
+            self.send_header("Service-Worker-Allowed", "/")
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 

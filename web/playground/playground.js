@@ -1,4 +1,4 @@
-// hypelua playground: editor, output, external tables, persist-function form.
+// hypelua playground: editor, output, external tables, persist-function form, HTTP panel.
 import { Hype, HypeError } from "../hypelua.mjs";
 
 const EXAMPLE = `-- hypelua playground: Lua 5.4 in a Web Worker (Pyodide), Ctrl+Enter runs.
@@ -385,6 +385,78 @@ $("#run-tests").addEventListener("click", async () => {
 });
 $("#files-refresh").addEventListener("click", refreshFiles);
 
+// ---------- HTTP panel: the editor's code as a hype.http app, requests via hype.fetch ----------
+const HTTP_EXAMPLE = `-- An Express-like app (hype serve app.lua runs it on a server);
+-- the HTTP panel loads this buffer into the worker and sends requests with hype.fetch.
+local app = require("hype.http").app()
+
+app:get("/users/:id", function(req, res)
+  res:json({ id = req.params.id, q = req.query.q })
+end)
+
+app:post("/echo", function(req, res)
+  res:status(201):json(req:json())
+end)
+
+return app
+`;
+const httpStatus = $("#http-status");
+
+function showBody(bytes, type) {
+  if (!bytes.length) return "(empty body)";
+  const text = new TextDecoder("utf-8", { fatal: false }).decode(bytes);
+  if (/json/.test(type)) {
+    try { return JSON.stringify(JSON.parse(text), null, 2); } catch { /* shown as text */ }
+  }
+  if (/^(text\/|application\/(json|javascript|xml))/.test(type) || !text.includes("\ufffd")) return text;
+  const hex = [...bytes.subarray(0, 64)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+  return `${bytes.length} bytes: ${hex}${bytes.length > 64 ? " …" : ""}`;
+}
+
+$("#http-example").addEventListener("click", () => {
+  code.value = HTTP_EXAMPLE;
+  updateGutter();
+});
+
+$("#http-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  if (!hype) return;
+  const method = $("#http-method").value;
+  const path = $("#http-path").value.trim() || "/";
+  const bodyText = $("#http-body").value;
+  const init = { method, headers: {} };
+  if (bodyText && method !== "GET" && method !== "HEAD") {
+    init.body = bodyText;
+    try { JSON.parse(bodyText); init.headers["content-type"] = "application/json"; } catch {
+      init.headers["content-type"] = "text/plain; charset=utf-8";
+    }
+  }
+  const sendBtn = $("#http-send");
+  sendBtn.disabled = true;
+  httpStatus.className = "muted";
+  httpStatus.textContent = "…";
+  $("#http-headers").textContent = "";
+  $("#http-response").textContent = "";
+  localStorage.setItem("hypelua.playground.code", code.value);
+  try {
+    await hype.loadApp({ source: code.value, chunkname: "=playground" });
+    const t = performance.now();
+    const response = await hype.fetch(new URL(path, location.origin).href, init);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const dt = (performance.now() - t).toFixed(1);
+    httpStatus.className = response.ok ? "ok" : "err";
+    httpStatus.textContent = `${response.status} · ${dt} ms`;
+    $("#http-headers").textContent = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
+    $("#http-response").textContent = showBody(bytes, response.headers.get("content-type") ?? "");
+  } catch (e) {
+    httpStatus.className = "err";
+    httpStatus.textContent = e.code ?? "error";
+    showError(e);
+  } finally {
+    sendBtn.disabled = false;
+  }
+});
+
 // ---------- boot ----------
 const bootStart = performance.now();
 const phaseNames = { start: "worker started", pyodide: "Pyodide loaded", wheels: "wheels installed", core: "hypelua imported", project: "project files loaded", host: "Lua VM + storage ready" };
@@ -418,6 +490,7 @@ window.hypeReady = Hype.load({
   $("#st-index-btn").disabled = false;
   $("#st-query-btn").disabled = false;
   for (const b of fileButtons) $(b).disabled = false;
+  $("#http-send").disabled = false;
   await refreshFiles();
   await refreshTables();
   return h;

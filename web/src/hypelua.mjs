@@ -214,9 +214,16 @@ function emitLines(cb, text) {
 }
 
 /** Calls running user Lua code, watched for runaway (CPU-bound) chunks. */
-const WATCHED_OPS = new Set(["run", "compute", "runFile"]);
+const WATCHED_OPS = new Set(["run", "compute", "runFile", "httpFetch"]);
 /** The worker's own default for `options.timeout` (ms). */
 const DEFAULT_TIMEOUT_MS = 10000;
+/** The worker's default cap of one `fetch` (ms; past it the app's answer is a 503). */
+const DEFAULT_FETCH_TIMEOUT_MS = 30000;
+/** Statuses whose responses carry no body (the Response constructor refuses one). */
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+/** Messages between the page and dist/web/hype-sw.js. */
+const SW_FETCH = "hype-sw-fetch";
+const SW_HELLO = "hype-sw-hello";
 /** Extra time before the watchdog replaces a worker that did not answer (ms). */
 const WATCHDOG_GRACE_MS = 2000;
 
@@ -243,6 +250,10 @@ export class Hype {
     this._registry = opts.registry ?? null;
     /** true: user code runs in the sandbox (Runtime(sandbox=True)), also after a worker restart */
     this.sandbox = Boolean(opts.sandbox);
+    /** the `httpLoad` arguments of the loaded app (loaded again into a restarted worker), or null */
+    this._app = null;
+    /** the service-worker routing of `routeFetches`, or null */
+    this._routing = null;
     this._attach(worker);
   }
 
@@ -284,6 +295,14 @@ export class Hype {
     this._attach(worker);
     worker.postMessage({ type: "init", baseUrl: this.baseUrl, database: this.database, registry: this._registry,
                          sandbox: this.sandbox });
+    if (this._app) {
+      // the HTTP app lived in the old worker: load it again (queued until the new one is ready)
+      const app = this._app;
+      this._call("httpLoad", app).catch((e) => {
+        if (this._app === app) this._app = null;
+        emitLines(this._stderr, `hypelua: reloading the HTTP app after the restart failed: ${e.message}`);
+      });
+    }
   }
 
   /**
@@ -362,7 +381,7 @@ export class Hype {
         }
         emitLines(this._stdout, reply.output);
         for (const w of reply.warnings ?? []) emitLines(this._stderr, typeof w === "string" ? w : JSON.stringify(w));
-        if (reply.ok) p.resolve(reply.value);
+        if (reply.ok) p.resolve(p.binary ? { value: reply.value, payload: msg.payload ?? null } : reply.value);
         else {
           const err = HypeError.from(reply.error, "HYPE_ERROR");
           if (reply.output) err.output = reply.output;
@@ -383,15 +402,22 @@ export class Hype {
     try { this._worker.terminate(); } catch { /* already gone */ }
   }
 
-  _call(op, args = {}, onProgress = undefined) {
+  /**
+   * One request to the worker. `payload` (an ArrayBuffer, moved to the worker) is binary
+   * data for the ops that take some (httpFetch); with it, the promise resolves with
+   * `{value, payload}` (the reply's ArrayBuffer or null) instead of the value.
+   * `watch` overrides the timeout (ms) the watchdog of WATCHED_OPS reads from `args`.
+   */
+  _call(op, args = {}, onProgress = undefined, payload = undefined, watch = undefined) {
     if (this._dead) return Promise.reject(this._dead);
     const id = this._nextId++;
     return new Promise((resolve, reject) => {
-      const entry = { resolve, reject, op, onProgress, timer: undefined };
+      const entry = { resolve, reject, op, onProgress, timer: undefined, binary: payload !== undefined };
       if (WATCHED_OPS.has(op)) {
         // the worker answers a TIMEOUT itself when the chunk's *async* work overruns;
         // this watchdog covers a chunk that never yields (while true do end)
-        const limit = (Number.isFinite(args.timeout) ? args.timeout : DEFAULT_TIMEOUT_MS) + WATCHDOG_GRACE_MS;
+        const own = watch ?? args.timeout;
+        const limit = (Number.isFinite(own) ? own : DEFAULT_TIMEOUT_MS) + WATCHDOG_GRACE_MS;
         entry.timer = setTimeout(() => {
           if (this._pending.get(id) !== entry) return;
           this._restart(new HypeError("TIMEOUT",
@@ -404,7 +430,9 @@ export class Hype {
       try {
         // args: an object, its JSON text already made (the worker passes text on as is), or
         // that text's UTF-8 bytes (large requests: moved, not copied, and cheaper for Python)
-        if (args instanceof Uint8Array) this._worker.postMessage({ type: "call", id, op, json: args }, [args.buffer]);
+        if (payload) this._worker.postMessage({ type: "call", id, op, json: args, payload }, [payload]);
+        else if (payload === null) this._worker.postMessage({ type: "call", id, op, json: args });
+        else if (args instanceof Uint8Array) this._worker.postMessage({ type: "call", id, op, json: args }, [args.buffer]);
         else if (typeof args === "string") this._worker.postMessage({ type: "call", id, op, json: args });
         else this._worker.postMessage({ type: "call", id, op, args });
       } catch (e) {
@@ -434,8 +462,9 @@ export class Hype {
     return this._call("compute", { code: String(code), ...timeoutArg(options) });
   }
 
-  /** A fresh Lua state (globals, module caches, timers); storage and project files stay. */
+  /** A fresh Lua state (globals, module caches, timers; the HTTP app is unloaded); storage and project files stay. */
   reset() {
+    this._app = null;
     return this._call("reset", {});
   }
 
@@ -690,6 +719,173 @@ export class Hype {
   /** Fold the IndexedDB journal into its rows store now (it also happens by itself when idle). */
   compact() {
     return this._call("compact", {});
+  }
+
+  // ------------------------------------------------------------- HTTP apps (issue 9)
+  // The Lua app of `hype serve` (`require("hype.http").app()`) answers requests inside the
+  // worker: no network, no server. One app at a time; requests are served one at a time.
+
+  /**
+   * Load a Lua HTTP app into the worker (replacing the one loaded before; a failing load
+   * keeps it). The chunk must return an app (`local app = require("hype.http").app() ... return app`).
+   * Rejects with FILE_NOT_FOUND, PATH_OUTSIDE_PROJECT, LUA_SYNTAX_ERROR, LUA_RUNTIME_ERROR, ...
+   * After a worker restart (see `run`) the app is loaded again; `reset()` unloads it.
+   * @param {string|{path?: string, source?: string, chunkname?: string, options?: object}} spec
+   *   a project file path, or `{source}` (Lua text, e.g. an editor buffer; `chunkname` names it in
+   *   error messages, default "=app"); `options` are `hypelua.http.lua_app` keyword arguments
+   * @returns {Promise<{app: string}>}
+   */
+  async loadApp(spec) {
+    const s = typeof spec === "string" ? { path: spec } : { ...(spec ?? {}) };
+    const args = {};
+    if (s.path !== undefined) args.path = String(s.path);
+    if (s.source !== undefined) args.source = String(s.source);
+    if (s.chunkname !== undefined) args.chunkname = String(s.chunkname);
+    if (s.options !== undefined) args.options = toWire(s.options, "options");
+    const result = await this._call("httpLoad", args);
+    this._app = args;
+    return result;
+  }
+
+  /** Unload the HTTP app; resolves with whether one was loaded. */
+  async unloadApp() {
+    this._app = null;
+    return this._call("httpUnload", {});
+  }
+
+  /**
+   * `fetch()` answered by the loaded Lua app, in the worker (no network): takes what
+   * `fetch` takes (a Request, or a URL and `init`) and resolves with a real `Response`
+   * (status, headers, binary-safe body; `response.url` is the request's URL). Redirects
+   * are returned, not followed. `init.timeout` (ms, default 30000): a handler still busy
+   * then gives a 503; one that never yields is stopped by replacing the worker (rejects
+   * with TIMEOUT). A handler error is the app's 500 response. Rejects with NO_APP when no
+   * app is loaded and BAD_REQUEST for a malformed request (or a status Response refuses).
+   * @param {Request|string|URL} input
+   * @param {RequestInit & {timeout?: number}} [init]
+   * @returns {Promise<Response>}
+   */
+  async fetch(input, init = undefined) {
+    const request = input instanceof Request && init === undefined ? input : new Request(input, init);
+    const timeout = init && Number.isFinite(init.timeout) ? Number(init.timeout) : undefined;
+    const method = request.method.toUpperCase();
+    const body = method === "GET" || method === "HEAD" ? null : await request.arrayBuffer();
+    const r = await this._fetchParts(method, request.url, [...request.headers], body, timeout);
+    const headers = new Headers();
+    for (const [name, value] of r.headers) {
+      try { headers.append(name, value); } catch { /* not a valid header for fetch: dropped */ }
+    }
+    const response = new Response(r.body, { status: r.status, headers });
+    Object.defineProperty(response, "url", { value: request.url });
+    return response;
+  }
+
+  /**
+   * One request through the app: `{status, headers: [[name, value]], body: ArrayBuffer|null}`
+   * (body null when the status or method carries none). Used by `fetch` and the service worker.
+   */
+  async _fetchParts(method, url, headers, body, timeout) {
+    const args = { method, url, headers };
+    if (timeout !== undefined) args.timeout = timeout;
+    const { value, payload } = await this._call("httpFetch", JSON.stringify(args), undefined,
+      body && body.byteLength ? body : null, timeout ?? DEFAULT_FETCH_TIMEOUT_MS);
+    const status = value.status;
+    if (!(status >= 200 && status <= 599)) {
+      throw new HypeError("BAD_RESPONSE", `the app answered status ${status}, which a Response cannot carry`,
+        { status }, "Answer with a status between 200 and 599.");
+    }
+    const noBody = method === "HEAD" || NULL_BODY_STATUSES.has(status);
+    return { status, headers: value.headers, body: noBody ? null : (payload ?? new ArrayBuffer(0)) };
+  }
+
+  /**
+   * Route the page's own requests under `prefixes` (same origin) to the loaded app: registers
+   * the service worker `hype-sw.js` (from baseUrl), which forwards matching requests of every page it
+   * controls to a page that called routeFetches, so plain `fetch("/api/users/1")`, `<img src>`, forms
+   * and XHR are answered by the Lua app, offline. Other requests go to the network untouched.
+   * Resolves once the service worker controls this page (also on the first visit). With no page
+   * able to answer, the service worker answers 503 `{"error": {"code": "NO_HYPE_CLIENT", ...}}`.
+   * The script's scope must cover the pages: `scope` defaults to "/", which needs hype-sw.js served
+   * from the site root or with the header `Service-Worker-Allowed: /` (`hype playground` sends it).
+   * @param {string|string[]} [prefixes="/api/"] path prefixes, e.g. "/api/"
+   * @param {{scope?: string, serviceWorkerUrl?: string, timeout?: number}} [options]
+   * @returns {Promise<{prefixes: string[], scope: string, unroute: () => Promise<boolean>}>}
+   */
+  async routeFetches(prefixes = "/api/", options = {}) {
+    const sw = typeof navigator !== "undefined" ? navigator.serviceWorker : undefined;
+    if (!sw) {
+      throw new HypeError("UNSUPPORTED", "service workers are not available in this context", {},
+        "Service workers need a secure context (https or http://localhost / 127.0.0.1); use hype.fetch() otherwise.");
+    }
+    const list = (Array.isArray(prefixes) ? prefixes : [prefixes]).map(String);
+    if (!list.length || list.some((p) => !p.startsWith("/"))) {
+      throw new HypeError("BAD_REQUEST", "route prefixes must be paths starting with '/'", { prefixes: list },
+        'Pass e.g. "/api/".');
+    }
+    const script = new URL(options.serviceWorkerUrl ?? this.baseUrl + "hype-sw.js", location.href);
+    script.search = "";
+    for (const p of list) script.searchParams.append("prefix", p);
+    const scope = new URL(options.scope ?? "/", location.href).href;
+    if (!this._routing) {
+      const onMessage = (ev) => {
+        if (ev.data?.type === SW_FETCH && ev.ports?.[0]) this._answerServiceWorker(ev.data, ev.ports[0]);
+      };
+      sw.addEventListener("message", onMessage);
+      sw.startMessages();
+      this._routing = { onMessage };
+    }
+    let registration;
+    try {
+      registration = await sw.register(script.href, { scope });
+    } catch (e) {
+      throw new HypeError("SERVICE_WORKER_FAILED", `registering ${script.href} failed: ${e.message}`,
+        { script: script.href, scope },
+        "Serve hype-sw.js from the site root, or with the header Service-Worker-Allowed: / (or pass a narrower scope).");
+    }
+    const wait = Number.isFinite(options.timeout) ? options.timeout : 30000;
+    const controlled = () => sw.controller && sw.controller.scriptURL === script.href;
+    if (!controlled()) {
+      // first visit (or new prefixes): the worker installs, activates and claims this page
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          sw.removeEventListener("controllerchange", check);
+          reject(new HypeError("SERVICE_WORKER_FAILED", `the service worker did not control the page within ${wait} ms`,
+            { script: script.href, scope }, "Check the page is inside the scope and the browser console for errors."));
+        }, wait);
+        const check = () => {
+          if (!controlled()) return;
+          clearTimeout(timer);
+          sw.removeEventListener("controllerchange", check);
+          resolve();
+        };
+        sw.addEventListener("controllerchange", check);
+        check();
+      });
+    }
+    sw.controller.postMessage({ type: SW_HELLO });
+    this._routing.prefixes = list;
+    this._routing.registration = registration;
+    return {
+      prefixes: list,
+      scope: registration.scope,
+      unroute: async () => {
+        sw.removeEventListener("message", this._routing?.onMessage);
+        this._routing = null;
+        return registration.unregister();
+      },
+    };
+  }
+
+  /** A request forwarded by the service worker: acknowledge at once, then answer through `port`. */
+  async _answerServiceWorker(msg, port) {
+    port.postMessage({ type: "accepted" });
+    try {
+      const r = await this._fetchParts(String(msg.method).toUpperCase(), msg.url, msg.headers ?? [],
+        msg.body ?? null, undefined);
+      port.postMessage({ type: "response", status: r.status, headers: r.headers, body: r.body }, r.body ? [r.body] : []);
+    } catch (e) {
+      port.postMessage({ type: "error", error: HypeError.from(e).toJSON() });
+    }
   }
 
   /** Stop the worker; pending and later calls reject with WORKER_ERROR. */

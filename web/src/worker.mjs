@@ -34,6 +34,9 @@ let syncOps = new Set();
 /** the host's two entry points, looked up once (each lookup is a trip through the FFI) */
 let dispatchSync = null;
 let dispatchAsync = null;
+/** ops with a binary payload both ways (`WorkerHost.binary_ops`: httpFetch), and the reply's getter */
+let binaryOps = new Set();
+let takePayload = null;
 
 const PY_BOOT_CORE = `
 import hypelua  # the pure-Python core: no side effects, snapshot-safe
@@ -131,11 +134,26 @@ async function boot({ baseUrl, database, registry, sandbox }) {
   readOnly.destroy();
   dispatchSync = host.dispatch_sync;
   dispatchAsync = host.dispatch;
+  const binary = host.binary_ops();
+  binaryOps = new Set(binary.toJs());
+  binary.destroy();
+  takePayload = host.take_payload;
   status("host");
   return { pyodide, manifest };
 }
 
-async function dispatch(op, args, id, argsJson) {
+/** The binary result of the request just handled (a Python bytes -> a fresh Uint8Array), or null. */
+function replyPayload() {
+  const p = takePayload();
+  if (p === null || p === undefined) return null;
+  try {
+    return p.toJs();  // a copy out of the wasm heap: its buffer can be transferred
+  } finally {
+    p.destroy();
+  }
+}
+
+async function dispatch(op, args, id, argsJson, payload) {
   let raw;
   // progress events ({done, total}) of long operations, posted while the operation runs
   const progress = (done, total) => {
@@ -146,7 +164,11 @@ async function dispatch(op, args, id, argsJson) {
     // read-only ops are answered synchronously (no Python event-loop round trip);
     // the others go straight to dispatch (a large request crosses into Python once)
     if (syncOps.has(op)) raw = dispatchSync(op, json);
-    if (raw === undefined || raw === null) raw = await dispatchAsync(op, json, progress);
+    if (raw === undefined || raw === null) {
+      // (undefined, not null: a JS null reaches Python as jsnull, undefined as None)
+      raw = binaryOps.has(op) ? await dispatchAsync(op, json, progress, payload ? new Uint8Array(payload) : undefined)
+        : await dispatchAsync(op, json, progress);
+    }
   } catch (e) {
     return { ok: false, error: errorObject("INTERNAL_ERROR", e, "This is a bug in hypelua's worker host; please report it."), output: "" };
   }
@@ -192,12 +214,19 @@ self.addEventListener("message", (ev) => {
       let reply;
       try {
         await booting;
-        reply = await dispatch(msg.op, msg.args, msg.id, msg.json);
+        reply = await dispatch(msg.op, msg.args, msg.id, msg.json, msg.payload);
       } catch (e) {
         reply = { ok: false, error: errorObject("WORKER_ERROR", e), output: "" };
       }
-      self.postMessage(typeof reply === "string" ? { type: "reply", id: msg.id, raw: reply }
-        : { type: "reply", id: msg.id, reply });
+      const out = typeof reply === "string" ? { type: "reply", id: msg.id, raw: reply } : { type: "reply", id: msg.id, reply };
+      // binary replies (an httpFetch response body) move to the page without a copy
+      const payload = host && binaryOps.has(msg.op) ? replyPayload() : null;
+      if (payload) {
+        out.payload = payload.buffer;
+        self.postMessage(out, [payload.buffer]);
+      } else {
+        self.postMessage(out);
+      }
     });
   }
 });

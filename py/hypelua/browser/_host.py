@@ -44,6 +44,11 @@ table as columns, counted as one op per key; ``tagged: false`` says no op carrie
 lua_function_source}, schema, toVersion}``; ``stats {}``; ``compact {}`` -> ``{entries, ops}``
 (fold the IndexedDB journal into its rows store now).
 
+HTTP (issue 9, :mod:`hypelua.browser._http`): ``httpLoad {path} | {source, chunkname}``
+loads a Lua app (``hype.http``) into the runtime; ``httpFetch {method, url, headers,
+timeout}`` sends it one request (body: the request's binary payload) -> ``{status,
+headers, size}`` (body: :meth:`WorkerHost.take_payload`); ``httpUnload {}``.
+
 Values coming in (batch values) accept the same tags going out: ``{"$bytes": base64}``
 -> bytes, ``{"$float": "inf" | "-inf" | "nan"}`` -> float.
 
@@ -72,6 +77,7 @@ from ..storage import Database, PersistedFunction
 from ..storage._batch import SetRun
 from ..storage._codec import _dumps, tag_scalar
 from ..storage._query import Query
+from ._http import HttpOps
 from ._install import HttpGet
 from ._project import ProjectFS
 
@@ -80,6 +86,8 @@ READ_ONLY_OPS = frozenset({"queryTable", "explain", "indexes", "stats", "tables"
                            "listFiles"})
 #: ops after which the project directory is written back to persistent storage
 FILE_OPS = frozenset({"run", "compute", "runFile", "writeFile", "removeFile", "install", "runTests"})
+#: ops taking the request's binary payload (keyword ``payload``) and leaving one for :meth:`WorkerHost.take_payload`
+BINARY_OPS = frozenset({"httpFetch"})
 #: default cap of ``run`` / ``compute`` / ``runFile`` (ms) before ``TIMEOUT``
 DEFAULT_TIMEOUT_MS = 10_000
 #: default per-test timeout of ``runTests`` (ms)
@@ -144,6 +152,16 @@ def _request_text(request: Any) -> str | bytes:
     to_bytes = getattr(request, "to_bytes", None)
     if to_bytes is None:
         raise HypeError("a request must be JSON text or its UTF-8 bytes", code="BAD_REQUEST")
+    return bytes(to_bytes())
+
+
+def _payload_bytes(payload: Any) -> bytes:
+    """A binary payload as bytes: bytes-like, or a JS ``Uint8Array``/``ArrayBuffer`` (a JsProxy)."""
+    if isinstance(payload, (bytes, bytearray, memoryview)):
+        return bytes(payload)
+    to_bytes = getattr(payload, "to_bytes", None)
+    if to_bytes is None:
+        raise HypeError("a binary payload must be bytes (a Uint8Array or ArrayBuffer)", code="BAD_REQUEST")
     return bytes(to_bytes())
 
 
@@ -214,6 +232,13 @@ class WorkerHost:
             "stats": self._stats,
             "compact": self._compact,
         }
+        #: the Lua HTTP app answering ``hype.fetch`` (``httpLoad``/``httpFetch``/``httpUnload``)
+        self.http = HttpOps(self)
+        self._ops.update(self.http.ops())
+        #: binary result of the last request (BINARY_OPS), until :meth:`take_payload`
+        self._payload: bytes | None = None
+        #: extra warnings of the request being handled (sent to the page's stderr)
+        self._warnings: list[str] = []
         self._progress: Callable[[int, int], Any] | None = None
         #: tables already defined as Lua globals by batches
         self._globals: set[str] = set()
@@ -303,9 +328,10 @@ class WorkerHost:
         db = self.runtime.database
         self._progress = None
         reply["output"] = "".join(self._output)
-        if db.warnings:
-            reply["warnings"] = list(db.warnings)
+        if db.warnings or self._warnings:
+            reply["warnings"] = list(db.warnings) + self._warnings
             db.warnings.clear()
+            self._warnings = []
         raw = reply.get("value")
         if type(raw) is RawJSON:
             del reply["value"]
@@ -313,7 +339,7 @@ class WorkerHost:
         return _reply_json(reply)
 
     async def dispatch(self, op: str, args_json: str | bytes | Any,
-                       progress: Callable[[int, int], Any] | None = None) -> str:
+                       progress: Callable[[int, int], Any] | None = None, payload: Any = None) -> str:
         """Handle one request; always returns a JSON reply (never raises).
 
         Resolves after the request's writes are durable (IndexedDB transaction complete).
@@ -325,13 +351,19 @@ class WorkerHost:
                 is cheaper than converting a long JS string into Python).
             progress: called as ``progress(done, total)`` while a long operation
                 (``batchTableOperations`` with ``progress: true``) runs.
+            payload: binary data of ops in :data:`BINARY_OPS` (the body of ``httpFetch``):
+                bytes, or a JS ``Uint8Array``/``ArrayBuffer``; ignored by other ops.  Their
+                binary result is left for :meth:`take_payload`.
         """
         self._output.clear()
         self._progress = progress
+        self._payload = None
         db = self.runtime.database
         try:
             args_json = _request_text(args_json)
             handler, args = self._parse(op, args_json)
+            if op in BINARY_OPS:
+                args["payload"] = None if payload is None else _payload_bytes(payload)
             self._request = args_json
             try:
                 value = handler(**args)
@@ -349,6 +381,24 @@ class WorkerHost:
         except Exception as exc:
             reply = self._error_reply(exc)
         return self._finish(reply)
+
+    def take_payload(self) -> bytes | None:
+        """The binary result of the last request (an ``httpFetch`` response body), once; else None."""
+        payload, self._payload = self._payload, None
+        return payload
+
+    def set_payload(self, data: bytes) -> None:
+        """Set the binary result of the request being handled (ops of :data:`BINARY_OPS`)."""
+        self._payload = data
+
+    def warn(self, text: str) -> None:
+        """Add a warning to the reply of the request being handled (the page prints it to stderr)."""
+        self._warnings.append(text)
+
+    @staticmethod
+    def binary_ops() -> list[str]:
+        """The ops with a binary payload (the worker passes the request's and fetches the reply's)."""
+        return sorted(BINARY_OPS)
 
     @staticmethod
     def read_only_ops() -> list[str]:
@@ -440,6 +490,7 @@ class WorkerHost:
                                stdout=self._output.append, sandbox=old.sandbox,
                                project_root=self.project.root if self.project is not None else None)
         self._globals.clear()
+        self.http.forget()  # the app lived in the old Lua state
         self._root_modules()
         old.vm.close()
 
