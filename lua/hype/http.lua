@@ -232,6 +232,15 @@ function M._register(app)
   return id
 end
 
+--- (host) forget app `id` (LuaApp.close)
+function M._unregister(id)
+  local app = apps[id]
+  if app == nil then return end
+  apps[id] = nil
+  ids[app] = nil
+  compiled[app] = nil
+end
+
 --- (host) an exported function of an app (app.exports[name]), for Python callers
 function M._export(id, name)
   local app = apps[id]
@@ -798,7 +807,7 @@ end
 
 host.bind({
   dispatch = M._dispatch, closed = M._closed, ws_open = M._ws_open, ws_event = M._ws_event,
-  compile = M._compile, register = M._register, export = M._export,
+  compile = M._compile, register = M._register, unregister = M._unregister, export = M._export,
   configure = function(opts) M.dev = opts.dev and true or false end,
 })
 return M

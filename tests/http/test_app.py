@@ -151,3 +151,33 @@ def test_listen_under_hype_run(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     time.sleep(0)
+
+
+def test_apps_sharing_a_runtime_keep_their_own_timeout_and_close_cleanly(serve: Any) -> None:
+    import hypelua
+
+    rt = hypelua.Runtime()
+    src = '''local app = require("hype.http").app()
+        app:get("/loop", function(req, res) while true do end end)
+        app:get("/", function(req, res) res:send("ok") end)
+        return app'''
+    quick = LuaApp.from_source(src, runtime=rt, timeout=0.3)
+    slow = LuaApp.from_source(src, runtime=rt, timeout=1.5)
+    with serve(quick) as base_quick, serve(slow) as base_slow:
+        t = time.monotonic()
+        assert httpx.get(base_quick + "/loop", timeout=10).status_code == 503
+        quick_s = time.monotonic() - t
+        t = time.monotonic()
+        assert httpx.get(base_slow + "/loop", timeout=10).status_code == 503
+        assert time.monotonic() - t > max(1.0, quick_s)  # the later app did not shorten the first's limit
+    host = quick._host
+    assert not host.apps  # uvicorn's lifespan shutdown closed both
+    third = LuaApp.from_source(src, runtime=rt, timeout=1.0)
+    assert third.app_id in host.apps
+    third.close()
+    third.close()
+    assert third.app_id not in host.apps
+    with pytest.raises(hypelua.HypeError):  # the Lua side forgot it too
+        rt.vm.call(host.module["compile"], third.app_id)
+    assert rt.execute("return 1 + 1") == (2,)  # the shared runtime stays open
+    rt.close()

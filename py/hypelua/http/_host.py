@@ -149,9 +149,13 @@ class HttpHost:
             self.rt.execute('require("hype.http")', chunkname="=(hype http)")
         return self.module
 
-    def rearm(self) -> None:
-        """Re-arm the watch deadline (per entry into Lua; after a fired TIMEOUT)."""
-        t = self.timeout
+    def rearm(self, timeout: float | None = None) -> None:
+        """Re-arm the watch deadline (per entry into Lua; after a fired TIMEOUT).
+
+        Args:
+            timeout: seconds for this entry (an app's own limit); None: :attr:`timeout`.
+        """
+        t = self.timeout if timeout is None else timeout
         if t is not None:
             if self._message[0] != t:
                 self._message = (t, f"the handler ran longer than {t:g} s")

@@ -78,7 +78,7 @@ class LuaApp:
         self._ws_event = module["ws_event"]
         host.apps[app_id] = self
         if timeout is not None:
-            host.timeout = timeout if host.timeout is None else min(host.timeout, timeout)
+            host.timeout = timeout  # timers and promises between requests: the latest app's limit
             if not runtime.watching:
                 runtime.watch(every=100_000)
             prev = runtime.loop.before_tick
@@ -224,7 +224,7 @@ class LuaApp:
 
     def _enter(self, rid: int, method: str, path: str, qs: str, ip: str, body: bytes) -> None:
         rt = self.runtime
-        self._host.rearm()
+        self._host.rearm(self.timeout)
         try:
             for _ in range(3):
                 matches = self._router.match(method, path)  # type: ignore[union-attr]
@@ -250,7 +250,7 @@ class LuaApp:
             ex.status, ex.kind = status, "error:" + exc.code
             ex.content = exc.message
             ex.finish()
-            self._host.rearm()
+            self._host.rearm(self.timeout)
 
     async def _wait(self, rid: int, ex: Exchange) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -375,7 +375,7 @@ class LuaApp:
         try:
             index, params = found
             client = scope.get("client")
-            host.rearm()
+            host.rearm(self.timeout)
             for _ in range(3):
                 stale = rt.vm.call(self._ws_open, self.app_id, self._gen, cid, index, params or False,
                                    path, scope["query_string"].decode("latin-1"),
@@ -398,7 +398,7 @@ class LuaApp:
                     data = message.get("text")
                     if data is None:
                         data = message.get("bytes") or b""
-                    host.rearm()
+                    host.rearm(self.timeout)
                     rt.vm.call(self._ws_event, cid, "message", data)
                     rt._commit_if_open()
                 elif mtype == "websocket.disconnect":
@@ -413,7 +413,7 @@ class LuaApp:
             conn.closed = True
             host.sockets.pop(cid, None)
             try:
-                host.rearm()
+                host.rearm(self.timeout)
                 rt.vm.call(self._ws_event, cid, "close", code, "")
             except HypeError as exc:
                 log.error("hype.http: websocket close handler: %s", exc)
@@ -451,7 +451,7 @@ class LuaApp:
         if fn is None:
             raise HttpError(f"the app exports no function {name!r}", code="HTTP_NO_EXPORT",
                             suggestion=f"Set app.exports.{name} = function(...) ... end in the Lua app.")
-        self._host.rearm()
+        self._host.rearm(self.timeout)
         try:
             result = await self.runtime.loop.call_async(fn, *args)
         finally:
@@ -461,7 +461,14 @@ class LuaApp:
         return result
 
     def close(self) -> None:
-        """Close the runtime if this app created it (commits external tables)."""
+        """Stop serving: the app is forgotten by its runtime (Python and Lua side), and the
+        runtime is closed if this app created it (commits external tables).  Idempotent."""
+        host = self._host
+        if host.apps.pop(self.app_id, None) is not None:
+            try:
+                self.runtime.vm.call(host.module["unregister"], self.app_id)
+            except HypeError as exc:
+                log.error("hype.http: unregistering app %s: %s", self.app_id, exc)
         if self._owns_runtime:
             self._owns_runtime = False
             self.runtime.close()
@@ -566,7 +573,7 @@ async def _serve(rt: Runtime, app_id: int, hostname: str, port: int, callback: A
             for sock in srv.sockets:
                 bound = sock.getsockname()[1]
         if callback:
-            host.rearm()
+            host.rearm(app.timeout)
             await rt.loop.call_async(callback, bound)
         await task
     except SystemExit:
