@@ -164,23 +164,27 @@ class LuaApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _read_body(self, scope: dict[str, Any], receive: Any) -> bytes | Response:
-        length = None
-        has_body = False
+    def _body_length(self, scope: dict[str, Any]) -> int | Response | None:
+        """None: no body; -1: a body of unknown length (chunked); else its declared length.
+        A Response (400, 413) when the request must be refused before reading it."""
+        length: int | Response | None = None
         for name, value in scope["headers"]:
             if name in _NO_BODY:
-                has_body = True
                 if name == b"content-length":
                     try:
                         length = int(value)
                     except ValueError:
                         return _error(400, "BAD_REQUEST", "invalid Content-Length")
-        if not has_body:
-            return b""
+                    if length > self.max_body:
+                        return _error(413, "PAYLOAD_TOO_LARGE",
+                                      f"the request body is {length} bytes; the limit is {self.max_body}",
+                                      limit=self.max_body)
+                elif length is None:
+                    length = -1
+        return length
+
+    async def _read_body(self, receive: Any) -> bytes | Response:
         limit = self.max_body
-        if length is not None and length > limit:
-            return _error(413, "PAYLOAD_TOO_LARGE", f"the request body is {length} bytes; the limit is {limit}",
-                          limit=limit)
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -197,10 +201,17 @@ class LuaApp:
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
     async def _http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        body = await self._read_body(scope, receive)
-        if type(body) is not bytes:
-            await body(scope, receive, send)  # type: ignore[operator]
-            return
+        length = self._body_length(scope)
+        if length is None:
+            body = b""
+        else:
+            if type(length) is not int:
+                await length(scope, receive, send)  # type: ignore[operator]
+                return
+            body = await self._read_body(receive)  # type: ignore[assignment]
+            if type(body) is not bytes:
+                await body(scope, receive, send)  # type: ignore[operator]
+                return
         host = self._host
         rid = host.new_id()
         ex = Exchange(scope, receive, body, self)
