@@ -416,17 +416,20 @@ end
 -- headers cross as one string "name\0value\0name\0value" (no table conversion;
 -- names and values never contain NUL: res:set refuses it)
 local function flat_headers(self)
-  local out, n = {}, 0
+  local acc = false
   for _, h in pairs(self._headers) do
-    out[n + 1], out[n + 2] = h[1], h[2]
-    n = n + 2
+    if acc then acc = acc .. "\0" .. h[1] .. "\0" .. h[2] else acc = h[1] .. "\0" .. h[2] end
   end
-  return n > 0 and concat(out, "\0") or false
+  return acc
 end
 
 -- A response finished while _dispatch is still running (a handler that did not
 -- await) goes back as _dispatch's results instead of a host call: one crossing less.
 local sync_rid, s_done, s_status, s_body, s_headers, s_cookies, s_kind = nil, false
+
+local CT_HTML = { "Content-Type", "text/html; charset=utf-8" }
+local CT_TEXT = { "Content-Type", "text/plain; charset=utf-8" }
+local CT_JSON = { "Content-Type", "application/json" }
 
 local function finish(self, body, kind)
   assert_open(self, "res:send")
@@ -450,19 +453,17 @@ function Response:send(body)
   if t == "table" then return self:json(body) end
   if body == nil then body = ""
   elseif t ~= "string" then body = tostring(body) end
-  if self._headers["content-type"] == nil then
-    self._headers["content-type"] = { "Content-Type", "text/html; charset=utf-8" }
-  end
+  if self._headers["content-type"] == nil then self._headers["content-type"] = CT_HTML end
   return finish(self, body)
 end
 
 --- res:html(string), res:text(string)
 function Response:html(body)
-  self._headers["content-type"] = { "Content-Type", "text/html; charset=utf-8" }
+  self._headers["content-type"] = CT_HTML
   return finish(self, body == nil and "" or tostring(body))
 end
 function Response:text(body)
-  self._headers["content-type"] = { "Content-Type", "text/plain; charset=utf-8" }
+  self._headers["content-type"] = CT_TEXT
   return finish(self, body == nil and "" or tostring(body))
 end
 
@@ -475,9 +476,7 @@ function Response:json(value)
     fail("HTTP_BAD_JSON_VALUE", "res:json: the value cannot be encoded as JSON: " .. tostring(msg), 500,
       "Send plain data: nil, booleans, numbers, strings and tables of them.")
   end
-  if self._headers["content-type"] == nil then
-    self._headers["content-type"] = { "Content-Type", "application/json" }
-  end
+  if self._headers["content-type"] == nil then self._headers["content-type"] = CT_JSON end
   return finish(self, body)
 end
 
@@ -546,9 +545,7 @@ function Response:write(chunk)
   if not self._streaming then
     self._streaming = true
     self.headersSent = true
-    if self._headers["content-type"] == nil then
-      self._headers["content-type"] = { "Content-Type", "text/plain; charset=utf-8" }
-    end
+    if self._headers["content-type"] == nil then self._headers["content-type"] = CT_TEXT end
     if not host.stream_start(self._rid, self.statusCode, flat_headers(self), self._cookies or false) then
       self.finished = true
       return false
@@ -714,13 +711,11 @@ function M._dispatch(id, gen, rid, method, path, qs, ip, body, n, ...)
   local res = setmetatable({ _rid = rid, statusCode = 200, _headers = {}, finished = false, headersSent = false,
     closed = false, req = req, app = app }, Response)
   req.res = res
-  requests[rid] = req
   sync_rid, s_done = rid, false
   local p = spawn(run, flat, { ... }, n, req, res)
   sync_rid = nil
-  if p == nil then
-    requests[rid] = nil
-  else
+  if p ~= nil then -- it awaits: the host may tell it that the client went away
+    requests[rid] = req
     p:next(function() settle(rid) end, function(e)
       settle(rid)
       default_error(e, req, res)
