@@ -181,3 +181,20 @@ def test_apps_sharing_a_runtime_keep_their_own_timeout_and_close_cleanly(serve: 
         rt.vm.call(host.module["compile"], third.app_id)
     assert rt.execute("return 1 + 1") == (2,)  # the shared runtime stays open
     rt.close()
+
+
+def test_sandboxed_code_cannot_listen() -> None:
+    import hypelua
+
+    rt = hypelua.Runtime(sandbox=True)
+
+    async def main() -> None:
+        with pytest.raises(hypelua.LuaError) as info:
+            await rt.execute_async('''
+                local app = require("hype.http").app()
+                local server = app:listen(0)
+                await(server.closed)''')
+        assert "SANDBOXED" in str(info.value)
+
+    asyncio.run(main())
+    rt.close()

@@ -295,6 +295,10 @@ class HttpHost:
     async def _listen(self, app_id: int, port: int, hostname: str, callback: Any) -> int:
         from ._lua_app import _serve
 
+        if self.rt.sandbox:
+            raise HttpError("app:listen is not available in the sandbox (untrusted code may not open ports)",
+                            code="SANDBOXED", suggestion="Serve the app from the host: hype serve / lua_app().")
+
         return await _serve(self.rt, app_id, hostname, port, callback)
 
     def _stop(self, app_id: int) -> bool:
