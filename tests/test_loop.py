@@ -439,7 +439,7 @@ def test_hype_run_drives_loop_until_idle(tmp_path: Path) -> None:
         local n = 0
         local iv
         iv = setInterval(function() n = n + 1; bus:emit("tick", n); if n == 2 then clearInterval(iv) end end, 2)
-        print("value", await(Promise.new(function(res) setTimeout(res, 150, "ok") end)))
+        print("value", await(Promise.new(function(res) setTimeout(res, 1000, "ok") end)))
     """)
     r = _hype("run", "app.lua", "-d", ":memory:", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
