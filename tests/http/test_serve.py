@@ -428,3 +428,59 @@ def test_factory_passes_the_options_to_lua_app(monkeypatch: pytest.MonkeyPatch, 
     assert isinstance(app, GoingAway) and app.app is sentinel
     assert calls == [(str(app_file), {"database": str(tmp_path / "x.db"), "timeout": 2.5, "max_body": 10,
                                       "max_memory": None, "dev": True})]
+    monkeypatch.setenv(_serve.ENV["sandbox"], "1")
+    calls.clear()
+    _serve.app_factory()
+    assert calls[0][1]["sandbox"] is True
+
+
+def test_sandbox_flag_serves_a_lua_app_as_untrusted_code(tmp_path: Path) -> None:
+    (tmp_path / "app.lua").write_text(textwrap.dedent("""
+        local app = require("hype.http").app()
+        app:get("/", function(req, res) res:json({ io = io == nil, exit = os.exit == nil }) end)
+        app:get("/passwd", function(req, res) res:sendfile("/etc/passwd") end)
+        return app
+    """))
+    server = Server(tmp_path, "app.lua", "--database", ":memory:", "--sandbox", "--log-level", "warning")
+    try:
+        assert server.wait_ready().json() == {"io": True, "exit": True}
+        assert httpx.get(server.url + "/passwd").status_code == 404
+        assert server.terminate() == 0
+    finally:
+        server.kill_all()
+
+
+def test_listen_under_hype_run_closes_websockets_with_1001(tmp_path: Path) -> None:
+    import asyncio
+
+    import websockets
+
+    (tmp_path / "app.lua").write_text(textwrap.dedent("""
+        local app = require("hype.http").app()
+        app:ws("/ws", function(ws) ws:send("hi") end)
+        local server = app:listen(0, function(port) print("PORT " .. port) end)
+        await(server.closed)
+    """))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "py"), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-m", "hypelua", "run", "app.lua", "-d", ":memory:"], cwd=tmp_path,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("PORT "), line + proc.stderr.read() if proc.poll() is not None else line
+
+        async def main() -> int:
+            async with websockets.connect(f"ws://127.0.0.1:{int(line.split()[1])}/ws") as ws:
+                assert await ws.recv() == "hi"
+                proc.send_signal(signal.SIGTERM)
+                with pytest.raises(websockets.ConnectionClosed) as info:
+                    await asyncio.wait_for(ws.recv(), 20)
+                assert info.value.rcvd is not None
+                return info.value.rcvd.code
+
+        assert asyncio.run(main()) == 1001
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -568,7 +568,9 @@ async def _serve(rt: Runtime, app_id: int, hostname: str, port: int, callback: A
 
     host = HttpHost.of(rt)
     app = LuaApp(rt, app_id, timeout=host.timeout or DEFAULT_TIMEOUT, root=rt_root(rt))
-    config = uvicorn.Config(app, host=hostname, port=port, log_level="warning", lifespan="off",
+    from ._shutdown import GoingAway
+
+    config = uvicorn.Config(GoingAway(app), host=hostname, port=port, log_level="warning", lifespan="off",
                             access_log=False)
     server = uvicorn.Server(config)
     host.servers[app_id] = server

@@ -27,7 +27,7 @@ from ._shutdown import GoingAway
 
 #: environment variables carrying the options to the factory in every worker
 ENV = {name: f"HYPE_SERVE_{name.upper()}" for name in
-       ("app", "database", "timeout", "max_body", "max_memory", "dev")}
+       ("app", "database", "timeout", "max_body", "max_memory", "dev", "sandbox")}
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: the import string uvicorn uses in worker and reload processes
 FACTORY = "hypelua.http._serve:app_factory"
@@ -38,7 +38,7 @@ _MODULE_ATTR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 def serve(app: str, *, host: str = "127.0.0.1", port: int = 3000, workers: int = 1, reload: bool = False,
           database: str | None = None, timeout: float = 30.0, max_body: int = 1_048_576,
-          max_memory: int | None = None, dev: bool = False, log_level: str = "info") -> int:
+          max_memory: int | None = None, dev: bool = False, log_level: str = "info", sandbox: bool = False) -> int:
     """Serve ``app`` on uvicorn until SIGTERM/SIGINT; return the exit status.
 
     Args:
@@ -57,6 +57,9 @@ def serve(app: str, *, host: str = "127.0.0.1", port: int = 3000, workers: int =
         max_memory: Lua heap limit per worker in bytes (None: unlimited). Lua apps only.
         dev: development mode (tracebacks in error responses). Lua apps only.
         log_level: uvicorn log level (``warning`` and above also silences the access log).
+        sandbox: run a Lua app as untrusted code (``Runtime(sandbox=True)``: allow-list
+            environment, ``require``/static files confined to the app's directory, heap cap,
+            no ``app:listen``). Lua apps only.
 
     Returns:
         0 after a graceful shutdown (SIGTERM/SIGINT); 1 if the server failed to start.
@@ -71,7 +74,7 @@ def serve(app: str, *, host: str = "127.0.0.1", port: int = 3000, workers: int =
     target, is_lua = _resolve_app(app)
     env = {ENV["app"]: target, ENV["database"]: _database_path(database), ENV["timeout"]: repr(float(timeout)),
            ENV["max_body"]: str(max_body), ENV["max_memory"]: "" if max_memory is None else str(max_memory),
-           ENV["dev"]: "1" if dev else ""}
+           ENV["dev"]: "1" if dev else "", ENV["sandbox"]: "1" if sandbox else ""}
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # `module:attr` from the current directory, like uvicorn's --app-dir
     saved_env = {k: os.environ.get(k) for k in env}
@@ -123,7 +126,7 @@ def _build(target: str, is_lua: bool, *, wrap: bool = False) -> Any:
                       timeout=float(env.get(ENV["timeout"]) or 30.0),
                       max_body=int(env.get(ENV["max_body"]) or 1_048_576),
                       max_memory=None if max_memory is None else int(max_memory),
-                      dev=bool(env.get(ENV["dev"])))
+                      dev=bool(env.get(ENV["dev"])), **({"sandbox": True} if env.get(ENV["sandbox"]) else {}))
     else:
         app = _import_app(target)
     return GoingAway(app) if wrap else app
