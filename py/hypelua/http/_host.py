@@ -29,40 +29,30 @@ class HttpError(HypeError):
 
 
 class Exchange:
-    """One request in flight: the Lua response, once Lua has finished it."""
+    """One request in flight: the Lua response, once Lua has finished it.
 
-    __slots__ = (
-        "app",
-        "body",
-        "closed",
-        "content",
-        "cookies",
-        "done",
-        "headers",
-        "kind",
-        "receive",
-        "scope",
-        "static",
-        "status",
-        "stream",
-        "waiter",
-    )
+    The response fields start as class attributes (a request that Lua answers at once
+    sets them in one go): ``status``, ``content`` (str/bytes, a file path, ...),
+    ``headers`` ("name\\0value..." or None), ``cookies``, ``kind`` (None: a body;
+    "stream", "file", "static", "error:CODE"), ``waiter``, ``stream``, ``closed``, ``static``.
+    """
+
+    done = False
+    status = 200
+    content: Any = b""
+    headers: Any = None
+    cookies: Any = None
+    kind: Any = None
+    waiter: asyncio.Future[None] | None = None
+    stream: asyncio.Queue[bytes | None] | None = None
+    closed = False
+    static: Any = None  # (StaticFiles, path) found by an app:static layer
 
     def __init__(self, scope: dict[str, Any], receive: Any, body: bytes, app: Any) -> None:
         self.scope = scope
         self.receive = receive
         self.body = body
         self.app = app
-        self.done = False
-        self.status = 200
-        self.content: Any = b""
-        self.headers: Any = None
-        self.cookies: Any = None
-        self.kind: Any = None
-        self.waiter: asyncio.Future[None] | None = None
-        self.stream: asyncio.Queue[bytes | None] | None = None
-        self.closed = False
-        self.static: Any = None  # (StaticFiles, path) found by an app:static layer
 
     def finish(self) -> None:
         self.done = True

@@ -219,7 +219,7 @@ class LuaApp:
         try:
             method = scope["method"]
             path = get_route_path(scope) if scope.get("root_path") else scope["path"]
-            qs = scope["query_string"].decode("latin-1")
+            qs = scope["query_string"]  # bytes: a Lua string as it is
             client = scope.get("client")
             ip = client[0] if client else ""
             self._enter(rid, method, path, qs, ip, body)
@@ -233,7 +233,7 @@ class LuaApp:
         finally:
             host.exchanges.pop(rid, None)
 
-    def _enter(self, rid: int, method: str, path: str, qs: str, ip: str, body: bytes) -> None:
+    def _enter(self, rid: int, method: str, path: str, qs: bytes, ip: str, body: bytes) -> None:
         rt = self.runtime
         self._host.rearm(self.timeout)
         try:
