@@ -271,3 +271,17 @@ class ServerError(HypeError):
 
     default_code = "SERVER_ERROR"
     default_suggestion = "Run `hype serve --help` for the options."
+
+
+class HttpError(HypeError):
+    """An HTTP-level failure of server mode (``hypelua.http``): ``HTTP_NOT_AN_APP``,
+    ``HTTP_OUTSIDE_ROOT``, ``HTTP_NO_EXPORT``, ``HTTP_LISTEN``, ``SANDBOXED``, ``BAD_JSON``, ..."""
+
+    default_code = "HTTP_ERROR"
+
+
+class RouteError(HttpError):
+    """A route pattern that cannot be compiled (``HTTP_BAD_ROUTE``)."""
+
+    default_code = "HTTP_BAD_ROUTE"
+    default_suggestion = "Write paths like /users/:id, /files/:name?, /static/* or /items/{id:int}."

@@ -25,7 +25,7 @@ _LAZY = {
     "LuaApp": "._lua_app",
     "lua_app": "._lua_app",
     "App": "._app",
-    "HttpError": "._host",
+    "HttpError": ".._errors",
     "serve": "._serve",
 }
 

@@ -12,7 +12,7 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
-from .._errors import HypeError
+from .._errors import HttpError, HypeError
 
 if TYPE_CHECKING:
     import asyncio
@@ -21,12 +21,6 @@ if TYPE_CHECKING:
     from ..lua import LuaFunction
 
 log = logging.getLogger("hypelua.http")
-
-class HttpError(HypeError):
-    """An HTTP-level failure of hypelua's server mode (``code`` tells which)."""
-
-    default_code = "HTTP_ERROR"
-
 
 class Exchange:
     """One request in flight: the Lua response, once Lua has finished it.

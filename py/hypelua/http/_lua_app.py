@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from starlette._utils import get_route_path  # the path below a Mount (Starlette's own rule)
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 
-from .._errors import HypeError, LuaError
-from ._host import Exchange, HttpError, HttpHost, WsConn, within
+from .._errors import HttpError, HypeError, LuaError
+from ._host import Exchange, HttpHost, WsConn, within
 from ._router import Router
 
 if TYPE_CHECKING:

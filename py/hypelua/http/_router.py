@@ -16,20 +16,13 @@ from typing import Any
 
 from starlette.routing import compile_path
 
-from .._errors import HypeError
+from .._errors import RouteError
 
 _SEGMENT = re.compile(r"(\{[^}]*\}|:[A-Za-z_][A-Za-z0-9_]*\??|\*[A-Za-z_][A-Za-z0-9_]*|\*)")
 WILDCARD = "*"   # params key of a bare ``*``
 _WILD_GROUP = "hype_wildcard"
 REST = "__rest"  # the part of the path under a middleware / static prefix
 _MAX_OPTIONAL = 4
-
-
-class RouteError(HypeError):
-    """A route pattern that cannot be compiled (``HTTP_BAD_ROUTE``)."""
-
-    default_code = "HTTP_BAD_ROUTE"
-    default_suggestion = "Write paths like /users/:id, /files/:name?, /static/* or /items/{id:int}."
 
 
 def _variants(pattern: str) -> list[str]:
