@@ -227,41 +227,34 @@ class LupaVM(LuaVM):
     def _convert_results(self, results: Any) -> tuple[Any, ...]:
         if type(results) is not tuple:
             return (self._from_lua(results),)
+        return tuple(self._from_lua_all(results))
+
+    def _from_lua_all(self, values: tuple[Any, ...]) -> list[Any]:
+        """:meth:`_from_lua` of each value, with scalars and strings (the common results
+        and callback arguments) converted inline."""
         out = []
-        for r in results:  # scalars and strings inline: the common results of a call
-            t = type(r)
+        for v in values:
+            t = type(v)
             if t in _FAST:
-                out.append(r)
+                out.append(v)
             elif t is bytes:
                 try:
-                    out.append(r.decode("utf-8"))
+                    out.append(v.decode("utf-8"))
                 except UnicodeDecodeError:
-                    out.append(r)
+                    out.append(v)
             else:
-                out.append(self._from_lua(r))
-        return tuple(out)
+                out.append(self._from_lua(v))
+        return out
 
     # ------------------------------------------------------------- callbacks
     def _make_callback(self, fn: Callable[..., Any]) -> Callable[..., Any]:
-        from_lua = self._from_lua
+        from_lua_all = self._from_lua_all
         to_lua = self._to_lua
         pending = self._pending
 
         def callback(*args: Any) -> Any:
             try:
-                conv = []
-                for a in args:  # scalars and strings inline
-                    t = type(a)
-                    if t in _FAST:
-                        conv.append(a)
-                    elif t is bytes:
-                        try:
-                            conv.append(a.decode("utf-8"))
-                        except UnicodeDecodeError:
-                            conv.append(a)
-                    else:
-                        conv.append(from_lua(a))
-                result = fn(*conv)
+                result = fn(*from_lua_all(args))
                 if type(result) is tuple:
                     return (True, *[to_lua(r) for r in result])
                 return (True, to_lua(result))
