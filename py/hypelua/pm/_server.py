@@ -235,11 +235,13 @@ def serve(storage: str | Path, *, host: str = "127.0.0.1", port: int = 4873, tok
 
 
 @contextlib.contextmanager
-def running_in_thread(app: Any, host: str = "127.0.0.1", start_timeout_s: float = 10.0) -> Iterator[str]:
+def running_in_thread(app: Any, host: str = "127.0.0.1", start_timeout_s: float = 10.0,
+                      **config: Any) -> Iterator[str]:
     """Serve an ASGI ``app`` with uvicorn in a background thread on a free port.
 
     Yields the base URL (``http://127.0.0.1:PORT``); stops the server on exit.
-    Used by tests that talk HTTP to a real registry.
+    Used by tests that talk HTTP to a real registry or a real ``hype.http`` app.
+    ``config``: more ``uvicorn.Config`` options (default ``log_level="warning"``, ``lifespan="off"``).
     Raises:
         RuntimeError: the server did not start within ``start_timeout_s`` seconds.
     """
@@ -252,7 +254,8 @@ def running_in_thread(app: Any, host: str = "127.0.0.1", start_timeout_s: float 
     with socket.socket() as s:
         s.bind((host, 0))
         port = int(s.getsockname()[1])
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+    options: dict[str, Any] = {"log_level": "warning", "lifespan": "off", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
