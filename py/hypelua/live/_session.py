@@ -71,6 +71,11 @@ def _error_of(exc: BaseException) -> dict[str, Any]:
     return {"code": type(exc).__name__, "message": str(exc), "hint": ""}
 
 
+def _field_name(name: Any) -> bool:
+    """A ``hype-model`` field may set any public assign: an identifier not starting with ``_``."""
+    return isinstance(name, str) and name.isidentifier() and not name.startswith("_") and len(name) <= 100
+
+
 def params_of(url: str) -> dict[str, Any]:
     """Query parameters of ``url`` (repeated names -> the last value, like Phoenix)."""
     return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
@@ -255,8 +260,8 @@ class Session:
                 return error_frame(ref, "BAD_FRAME", f"no component with id {cid!r}")
         if name == MODEL_EVENT:
             field, value = payload.get("field"), payload.get("value")
-            if not isinstance(field, str) or not field.isidentifier():
-                return error_frame(ref, "BAD_PAYLOAD", "hype:model needs a field name")
+            if not _field_name(field):
+                return error_frame(ref, "BAD_PAYLOAD", "hype:model needs a field name (an identifier, not _private)")
             self._apply_form({field: value}, target)
         else:
             if target is self.view:
@@ -352,7 +357,7 @@ class Session:
     def _apply_form(self, form: Mapping[str, Any], target: Any = None) -> None:
         target = target if target is not None else self.view
         schema = target._lv_schema() if hasattr(target, "_lv_schema") else None
-        values = coerce({k: v for k, v in form.items() if isinstance(k, str) and k.isidentifier()}, schema)
+        values = coerce({k: v for k, v in form.items() if _field_name(k)}, schema)
         target.assign(values)
         if schema:
             props = schema.get("properties", {})
