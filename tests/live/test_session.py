@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-pytestmark = pytest.mark.anyio
-
 from hypelua import live
 from hypelua.live import Limits, LocalPubSub, MemoryStore, Session, apply, to_html
+
+pytestmark = pytest.mark.anyio
 
 
 class Counter(live.LiveView):
@@ -163,7 +163,7 @@ async def test_one_cell_change_in_200_rows_is_small() -> None:
 class ChangeTracked(live.LiveView):
     template = "<p>{{ probe('a', a) }}</p><p>{{ probe('b', b) }}</p>"
     events = ("a",)
-    calls: list[str] = []
+    calls: ClassVar[list[str]] = []
 
     def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
         self.assign(a=1, b=1, probe=self.probe)
@@ -202,7 +202,7 @@ badge = live.function_component('<span class="badge">{{ label }}</span>')
 
 class WithComponents(live.LiveView):
     template = '{{ live_component(Card, id="c1", title=title) }}{{ badge(label=title) }}<i>{{ n }}</i>'
-    components = {"Card": Card, "badge": badge}
+    components: ClassVar[dict[str, Any]] = {"Card": Card, "badge": badge}
     events = ("rename", "n")
 
     def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
@@ -268,7 +268,7 @@ class Form(live.LiveView):
                 '<span class="err">{{ errors.get("name", "") }}</span>'
                 '<input hype-model="age" value="{{ age }}"><span class="err">{{ errors.get("age", "") }}</span>'
                 '</form><p>{{ saved }}</p>')
-    schema = {"type": "object", "required": ["name"],
+    schema: ClassVar[dict[str, Any]] = {"type": "object", "required": ["name"],
               "properties": {"name": {"type": "string", "minLength": 2}, "age": {"type": "integer", "minimum": 0}}}
 
     def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
