@@ -77,20 +77,28 @@ class LiveEndpoint:
 
     Args:
         secret_key: signs session tokens (default ``$HYPE_SECRET_KEY`` or a random key).
-        snapshot_store: None (in memory), a path (SQLite file: survives restarts), or an
-            object with ``save/load/delete``.
-        pubsub: None (in-process), ``"redis://..."``, or a PubSub object.
+        snapshot_store: None (in memory; under ``hype serve``: ``$HYPE_LIVE_SNAPSHOTS``), a
+            path (SQLite file: survives restarts), or an object with ``save/load/delete``.
+        pubsub: None (in-process; under ``hype serve --pubsub``: ``$HYPE_LIVE_PUBSUB``),
+            ``"redis://..."``, or a PubSub object.
         limits: :class:`~hypelua.live.Limits` (frame size, rate, grace period).
         layout: page template with ``{title}``, ``{head}``, ``{body}``, ``{js}`` (``str.format``).
         title: the page title.
-        dev: error replies carry tracebacks; ``GET /_hype/live/sessions`` lists sessions.
+        dev: error replies carry tracebacks; ``GET /_hype/live/sessions`` lists sessions
+            (default: ``hype serve --dev``).
     """
 
     def __init__(self, *, secret_key: str | None = None, snapshot_store: Any = None, pubsub: Any = None,
                  limits: Limits | None = None, layout: str | None = None, title: str = "hypelua",
-                 dev: bool = False) -> None:
+                 dev: bool | None = None) -> None:
+        import os
+
         self.routes: list[tuple[str, Callable[[], Any], Any]] = []
         self.signer = Signer(secret_key)
+        # `hype serve` settings (see hypelua.http._serve.LIVE_ENV) when not given here
+        snapshot_store = snapshot_store if snapshot_store is not None else os.environ.get("HYPE_LIVE_SNAPSHOTS") or None
+        pubsub = pubsub if pubsub is not None else os.environ.get("HYPE_LIVE_PUBSUB") or None
+        dev = dev if dev is not None else os.environ.get("HYPE_SERVE_DEV") == "1"
         if snapshot_store is None:
             self.store: Any = MemoryStore()
         elif isinstance(snapshot_store, (str, Path)):
