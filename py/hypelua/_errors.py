@@ -285,3 +285,20 @@ class RouteError(HttpError):
 
     default_code = "HTTP_BAD_ROUTE"
     default_suggestion = "Write paths like /users/:id, /files/:name?, /static/* or /items/{id:int}."
+
+
+class LiveError(HypeError):
+    """A LiveView failure (issue 10): a bad wire frame, a refused session, an event no view
+    handles, a view that crashed.  ``code`` is one of the protocol's error codes
+    (``docs/live-protocol.md``: ``BAD_FRAME``, ``BAD_VERSION``, ``FRAME_TOO_LARGE``,
+    ``RATE_LIMITED``, ``NOT_JOINED``, ``BAD_SESSION``, ``NO_VIEW``, ``UNKNOWN_EVENT``,
+    ``VIEW_CRASHED``, ``BAD_PAYLOAD``, ``VALIDATION``)."""
+
+    default_code = "LIVE_ERROR"
+
+
+class TemplateError(LiveError):
+    """A LiveView template that does not compile (``TEMPLATE_SYNTAX``), with the line in ``details``."""
+
+    default_code = "TEMPLATE_SYNTAX"
+    default_suggestion = "Check the {{ }} and {% %} tags near the line given."

@@ -20,15 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._errors import HypeError
-
-
-class TemplateError(HypeError):
-    """A template that does not compile (``TEMPLATE_SYNTAX``), with the line in ``details``."""
-
-    default_code = "TEMPLATE_SYNTAX"
-    default_suggestion = "Check the {{ }} and {% %} tags near the line given."
-
+from .._errors import TemplateError
 
 _TAG = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
 _FOR = re.compile(r"^for\s+([A-Za-z_]\w*)\s+in\s+(.+?)(?:\s+key\s+(.+))?$", re.S)
@@ -68,11 +60,18 @@ class For:
 
 @dataclass
 class Template:
-    """Compiled template: statics around parts, and a structural fingerprint."""
+    """Compiled template: statics around parts, and a structural fingerprint.
+
+    ``events`` are the event names its ``hype-on:*`` attributes send (the session refuses
+    others with ``UNKNOWN_EVENT``); ``open_events`` is true when an event name is computed
+    (``hype-on:click="{{ name }}"``), so any name is accepted.
+    """
 
     statics: list[str]
     parts: list[Expr | If | For]
     fingerprint: int = field(default=0)
+    events: frozenset[str] = field(default=frozenset())
+    open_events: bool = False
 
 
 def _names(code: str) -> frozenset[str]:
@@ -134,6 +133,7 @@ def compile_template(source: str) -> Template:
     """
     if not isinstance(source, str):
         raise TemplateError(f"a template is a string, not {type(source).__name__}", code="TEMPLATE_TYPE")
+    source = expand_directives(source)
     tokens: list[tuple[str, str, int]] = []  # (kind, text, position)
     pos = 0
     for m in _TAG.finditer(source):
@@ -150,7 +150,142 @@ def compile_template(source: str) -> Template:
             raise TemplateError(f"unclosed {opener} at line {_line(source, at)}", details={"line": _line(source, at)})
     tokens.append(("text", rest, pos))
     template, _, _ = _block(tokens, 0, source, top=True)
+    events: set[str] = set()
+    open_events = False
+    for m in _EVENT_ATTR.finditer(source):
+        value = m.group(1) if m.group(1) is not None else m.group(2)
+        if "{{" in value or "{%" in value:
+            open_events = True
+        else:
+            events.add(value.strip())
+    template.events = frozenset(events)
+    template.open_events = open_events
     return template
+
+
+_EVENT_ATTR = re.compile(r"""\shype-on:[\w.-]+\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_DIRECTIVE = re.compile(r"""<([A-Za-z][\w-]*)((?:[^>"']|"[^"]*"|'[^']*')*?)\s(hype-(?:if|text|class))"""
+                        r"""\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_CLASS_PAIR = re.compile(r"""\s*(?:'([^']*)'|"([^"]*)"|([\w-]+))\s*:\s*((?:[^,'"]|'[^']*'|"[^"]*")+)""")
+_VOID = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+                   "wbr"))
+
+
+def expand_directives(source: str) -> str:
+    """Rewrite the LiveTS template directives into tags, before compiling (language-neutral).
+
+    * ``<el hype-if="cond">...</el>`` -> ``{% if cond %}<el>...</el>{% end %}``
+    * ``<el hype-text="expr">...</el>`` -> ``<el>{{ expr }}</el>`` (children replaced)
+    * ``<el class="a" hype-class="{ 'active': cond, 'x': other }">`` ->
+      ``<el class="a{% if cond %} active{% end %}{% if other %} x{% end %}">``
+
+    Raises:
+        TemplateError: a directive on an element that is never closed, or a ``hype-class``
+            that is not ``{ 'name': condition, ... }``.
+    """
+    while True:
+        m = _DIRECTIVE.search(source)
+        if m is None:
+            return source
+        tag, directive = m.group(1), m.group(3)
+        value = m.group(4) if m.group(4) is not None else m.group(5)
+        line = _line(source, m.start())
+        # the start tag without this attribute
+        start_end = _tag_end(source, m.end())
+        if start_end < 0:
+            raise TemplateError(f"unclosed <{tag}> at line {line}", details={"line": line})
+        rest_of_tag = source[m.end():start_end]
+        head = source[m.start():m.start(3) - 1].rstrip() + rest_of_tag  # '<tag attrs... ' minus the directive
+        self_closing = head.rstrip().endswith("/") or tag.lower() in _VOID
+        if directive == "hype-class":
+            body = value.strip()
+            if not (body.startswith("{") and body.endswith("}")):
+                raise TemplateError(f"hype-class at line {line} must be {{ 'name': condition, ... }}",
+                                    details={"line": line})
+            extra = ""
+            for pair in _split_top(body[1:-1]):
+                if not pair.strip():
+                    continue
+                pm = _CLASS_PAIR.fullmatch(pair)
+                if pm is None:
+                    raise TemplateError(f"hype-class at line {line}: cannot read {pair.strip()!r}",
+                                        details={"line": line})
+                name = pm.group(1) or pm.group(2) or pm.group(3)
+                extra += f"{{% if {pm.group(4).strip()} %}} {name}{{% end %}}"
+            cm = re.search(r"""\sclass\s*=\s*(?:"([^"]*)"|'([^']*)')""", head)
+            if cm:
+                classes = cm.group(1) if cm.group(1) is not None else cm.group(2)
+                head = head[:cm.start()] + f' class="{classes}{extra}"' + head[cm.end():]
+            else:
+                closing = " /" if head.rstrip().endswith("/") else ""
+                head = head.rstrip("/").rstrip() + f' class="{extra.lstrip()}"' + closing
+            source = source[:m.start()] + head + ">" + source[start_end + 1:]
+            continue
+        if self_closing:
+            close_start = close_end = start_end + 1
+        else:
+            close_start, close_end = _matching_close(source, tag, start_end + 1)
+            if close_start < 0:
+                raise TemplateError(f"<{tag} {directive}> at line {line} is never closed", details={"line": line})
+        if directive == "hype-if":
+            source = (source[:m.start()] + f"{{% if {value} %}}" + head + ">" + source[start_end + 1:close_end]
+                      + "{% end %}" + source[close_end:])
+        else:  # hype-text
+            if self_closing:
+                raise TemplateError(f"hype-text on <{tag}/> at line {line}: the element has no content",
+                                    details={"line": line})
+            source = (source[:m.start()] + head + ">" + f"{{{{ {value} }}}}" + source[close_start:])
+
+
+def _tag_end(source: str, pos: int) -> int:
+    """Index of the ``>`` closing the start tag that continues at ``pos`` (quotes respected)."""
+    quote = ""
+    for i in range(pos, len(source)):
+        c = source[i]
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c == ">":
+            return i
+    return -1
+
+
+def _matching_close(source: str, tag: str, pos: int) -> tuple[int, int]:
+    """(start, end) of the ``</tag>`` matching an element opened before ``pos`` (same-name nesting counted)."""
+    pattern = re.compile(rf"<(/?){re.escape(tag)}(?=[\s/>])[^>]*>", re.I)
+    depth = 1
+    for m in pattern.finditer(source, pos):
+        if m.group(1):
+            depth -= 1
+            if depth == 0:
+                return m.start(), m.end()
+        elif not m.group(0).endswith("/>"):
+            depth += 1
+    return -1, -1
+
+
+def _split_top(text: str) -> list[str]:
+    """Split on commas outside quotes and brackets."""
+    out, depth, quote, cur = [], 0, "", ""
+    for c in text:
+        if quote:
+            if c == quote:
+                quote = ""
+        elif c in "\"'":
+            quote = c
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        cur += c
+    out.append(cur)
+    return out
 
 
 def _block(tokens: list[tuple[str, str, int]], i: int, source: str, top: bool = False
