@@ -7,7 +7,9 @@
 //   dynamic        string (escaped HTML) | render | comprehension | integer (component id)
 //   comprehension  {f, s, k: {"0": entry, ..., kc: count}}          entries: {"0": dyn, ...}
 //   stream         a comprehension that also keeps `sk` (the key of each entry, in order)
-//   root state     a render plus `c: {"<cid>": render}` (only the components still referred to)
+//   root state     a render plus `c: {"<cid>": render}`: every component the server sent, also
+//                  those no dynamic refers to any more (the server keeps them and may diff them
+//                  later); `"c": {"<cid>": null}` forgets one
 //
 // `statics` is the connection's cache: a Map fingerprint -> statics (filled in place);
 // a new connection (a re-join) starts with a fresh one, as the server's `sent` set does.
@@ -38,7 +40,7 @@ function fail(message) {
  * @param {object|null} state the previous root state (null before the join)
  * @param {object|null} diff the server's diff; null/undefined: nothing changed
  * @param {Map<number, string[]>} [statics] fingerprint -> statics seen on this connection
- * @returns {object} the new root state (`c` holds the components still referred to)
+ * @returns {object} the new root state (`c`: the components, see above)
  * @throws {LiveFormatError} on a diff that does not fit the state
  */
 export function applyDiff(state, diff, statics = new Map()) {
@@ -69,38 +71,7 @@ export function applyDiff(state, diff, statics = new Map()) {
       comps[cid] = c;
     }
   }
-  comps = reachable(next, comps);
   return Object.keys(comps).length ? { ...next, c: comps } : next;
-}
-
-/** The components referred to (directly or through other components) by `root`. */
-function reachable(root, comps) {
-  if (!Object.keys(comps).length) return comps;
-  const out = {};
-  const todo = [];
-  const visit = (node, depth) => {
-    if (depth > MAX_DEPTH) return;
-    if (typeof node === "number") {
-      const cid = String(node);
-      if (!has(out, cid) && has(comps, cid)) {
-        out[cid] = comps[cid];
-        todo.push(comps[cid]);
-      }
-      return;
-    }
-    if (!isObj(node)) return;
-    for (const key in node) {
-      if (key === "k") {
-        const k = node.k;
-        if (isObj(k)) for (const ek in k) if (ek !== "kc") visit(k[ek], depth + 1);
-      } else if (/^\d+$/.test(key)) {
-        visit(node[key], depth + 1);
-      }
-    }
-  };
-  visit(root, 0);
-  while (todo.length) visit(todo.pop(), 0);
-  return out;
 }
 
 /** `_render.apply`: `old` patched with `d`. */
@@ -211,6 +182,9 @@ function applyEntries(old, d, statics, depth) {
  * A stream's entries: `st = {keys: [key per entry in k], at: [-1 append | 0 prepend | index],
  * del: [keys], reset: bool}`; an entry whose key is already there is replaced in place.
  */
+/** A stream key as compared (JSON text: 1 and "1" differ, as on the server). */
+const streamKey = (key) => JSON.stringify(key ?? null);
+
 function applyStream(old, kdiff, st, statics, depth) {
   if (!isObj(st)) fail('"st" must be an object');
   if (!isObj(kdiff)) fail('"k" must be an object');
@@ -225,8 +199,8 @@ function applyStream(old, kdiff, st, statics, depth) {
     for (let i = 0; i < sk.length; i++) entries.push(old.k[String(i)]);
   }
   if (del.length) {
-    const gone = new Set(del.map(String));
-    const keep = sk.map((key) => !gone.has(String(key)));
+    const gone = new Set(del.map(streamKey));
+    const keep = sk.map((key) => !gone.has(streamKey(key)));
     sk = sk.filter((_, i) => keep[i]);
     entries = entries.filter((_, i) => keep[i]);
   }
@@ -236,7 +210,7 @@ function applyStream(old, kdiff, st, statics, depth) {
     if (!isObj(entry)) fail(`stream entry ${i} must be an entry object`);
     const value = materialise(entry, statics, depth + 1);
     const key = keys[i];
-    const where = sk.findIndex((x) => String(x) === String(key));
+    const where = sk.findIndex((x) => streamKey(x) === streamKey(key));
     if (where >= 0) {
       entries[where] = value;
       continue;

@@ -76,21 +76,23 @@ test("nested renders inside comprehension entries keep their own statics", () =>
   assert.deepEqual(html, ["<ul><li><b>x</b></li><li></li></ul>", "<ul><li><b>x</b></li><li><b>y</b></li></ul>"]);
 });
 
-test("components: integer dynamics render c[cid]; unreferenced components are dropped", () => {
+test("components: integer dynamics render c[cid]; components off the page are kept for later diffs", () => {
   const { html, state } = run(
     { f: 1, s: ["<main>", "", "</main>"], 0: 1, 1: 2,
       c: { 1: { f: 5, s: ["<i>", "</i>"], 0: "one" }, 2: { f: 5, 0: "two" } } },
     { c: { 2: { 0: "TWO" } } },
     { 1: "", c: {} },
     { 0: { f: 6, s: ["[", "]"], 0: 3 }, c: { 3: { f: 5, 0: "three" } } },
+    { 0: { f: 6, 0: 2 }, c: { 2: { 0: "two again" }, 3: null } },
   );
   assert.deepEqual(html, [
     "<main><i>one</i><i>two</i></main>",
     "<main><i>one</i><i>TWO</i></main>",
     "<main><i>one</i></main>",
     "<main>[<i>three</i>]</main>",
+    "<main>[<i>two again</i>]</main>",
   ]);
-  assert.deepEqual(Object.keys(state.c), ["3"]);
+  assert.deepEqual(Object.keys(state.c).sort(), ["1", "2"]);
 });
 
 test("components may contain components; a cycle is a format error", () => {

@@ -1,6 +1,7 @@
 // Replays rendered-format diffs through the connector's applyDiff/toHtml (web/src/live-render.mjs).
-// stdin: JSON [[diff, diff, ...], ...] (one list per connection); stdout: JSON [[html, ...], ...],
-// the HTML after each diff, or {"error": message} for a sequence that failed.
+// stdin: JSON [[diff, diff, ...], ...] (one list per connection; an item {"$join": rendered} starts
+// over with a fresh statics cache, {"$crash": rendered} replaces the state keeping it);
+// stdout: JSON [[html, ...], ...], the HTML after each item, or {"error": message, html}.
 // Used by tests/live/test_connector_node.py.
 import { applyDiff, toHtml } from "../src/live-render.mjs";
 
@@ -8,12 +9,19 @@ const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);
 const sequences = JSON.parse(Buffer.concat(chunks).toString("utf8"));
 const out = sequences.map((diffs) => {
-  const statics = new Map();
+  let statics = new Map();
   let state = null;
   const html = [];
   try {
     for (const d of diffs) {
-      state = applyDiff(state, d, statics);
+      if (d && d.$join !== undefined) {
+        statics = new Map();
+        state = applyDiff(null, d.$join, statics);
+      } else if (d && d.$crash !== undefined) {
+        state = applyDiff(null, d.$crash, statics);
+      } else {
+        state = applyDiff(state, d, statics);
+      }
       html.push(toHtml(state));
     }
   } catch (e) {
