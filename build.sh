@@ -21,6 +21,8 @@ PYODIDE_VERSION="314.0.7"
 PYODIDE_PYTHON="3.14"
 # Wheels Pyodide's lock file lists that we serve ourselves (from PyPI).
 PYPI_LOCK_WHEELS=("micropip==0.11.1" "packaging==26.1")
+# MarkupSafe (LiveView escaping) has no pure-Python wheel on PyPI: build one from this sdist.
+MARKUPSAFE_VERSION="3.0.3"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 DIST="$ROOT/dist/web"
@@ -115,6 +117,61 @@ for dep in deps:
 EOF
 }
 
+# A py3-none-any MarkupSafe wheel for Pyodide, built once into $CACHE/wheels from the sdist
+# without its C speedups (markupsafe then escapes with its pure-Python _native module);
+# checked to carry that tag, to import from the wheel alone and to escape. Prints its path.
+pure_markupsafe_wheel() {
+  local v="$MARKUPSAFE_VERSION" out="$CACHE/wheels"
+  local whl="$out/markupsafe-$v-py3-none-any.whl"
+  if [[ -f "$whl" ]]; then
+    echo "$whl"
+    return
+  fi
+  mkdir -p "$CACHE/sdist" "$out"
+  if [[ ! -f "$CACHE/sdist/markupsafe-$v.tar.gz" ]]; then
+    log "pip download markupsafe==$v (sdist)"
+    "$PY" -m pip download -q --no-binary :all: --no-deps "markupsafe==$v" -d "$CACHE/sdist" >&2
+  fi
+  local tmp
+  tmp="$(mktemp -d)"
+  tar -xzf "$CACHE/sdist/markupsafe-$v.tar.gz" -C "$tmp"
+  local src="$tmp/markupsafe-$v"
+  [[ -f "$src/src/markupsafe/_native.py" ]] || die "markupsafe $v has no _native.py (the pure-Python escape)"
+  # its setup.py builds the _speedups C extension: build the package alone
+  printf 'from setuptools import setup\n\nsetup(ext_modules=[])  # pure Python: markupsafe uses _native\n' \
+    >"$src/setup.py"
+  rm -f "$src/src/markupsafe/_speedups.c"
+  log "building a pure-Python markupsafe-$v wheel"
+  "$PY" -m pip wheel -q --no-deps -w "$tmp/out" "$src" >&2
+  local built
+  built="$(ls "$tmp"/out/*.whl)"
+  "$PY" - "$built" <<'EOF' >&2 || die "the markupsafe wheel is not a working pure-Python wheel"
+import sys, zipfile
+whl = sys.argv[1]
+assert whl.endswith("-py3-none-any.whl"), whl
+with zipfile.ZipFile(whl) as z:
+    names = z.namelist()
+    meta = z.read(next(n for n in names if n.endswith(".dist-info/WHEEL"))).decode().splitlines()
+assert "Tag: py3-none-any" in meta and "Root-Is-Purelib: true" in meta, meta
+assert not [n for n in names if n.endswith((".so", ".pyd", ".c"))], names
+sys.path.insert(0, whl)  # import from the wheel alone (zipimport), not the venv's markupsafe
+import markupsafe
+assert markupsafe.__file__.startswith(whl), markupsafe.__file__
+try:
+    import markupsafe._speedups  # noqa: F401
+except ImportError:
+    pass
+else:
+    raise AssertionError("markupsafe._speedups imported")
+assert markupsafe.escape("<a href='x'>&") == "&lt;a href=&#39;x&#39;&gt;&amp;"
+assert str(markupsafe.Markup("<b>%s</b>") % "<i>") == "<b>&lt;i&gt;</b>"
+print("markupsafe wheel ok:", whl.rsplit("/", 1)[-1])
+EOF
+  mv "$built" "$whl"
+  rm -rf "$tmp"
+  echo "$whl"
+}
+
 cmd_dist() {
   [[ -x "$PY" ]] || die ".venv is missing: run ./build.sh deps"
   [[ -d node_modules/pyodide ]] || die "node_modules/pyodide is missing: run ./build.sh deps"
@@ -171,6 +228,13 @@ for whl in sorted(d.glob("*.whl")):
 lock_path.write_text(json.dumps(lock, separators=(",", ":")))
 EOF
 
+  # 4a. the LiveView connector bundle first: the hypelua wheel carries it (live.app serves it)
+  log "esbuild hype-live.js"
+  node_modules/.bin/esbuild web/src/entry-live.mjs --bundle --format=iife --target=es2022 --log-level=warning \
+    --outfile="$stage/hype-live.js"
+  mkdir -p py/hypelua/live/static
+  cp "$stage/hype-live.js" py/hypelua/live/static/hype-live.js
+
   # 4. wheels: hypelua, its pure-Python deps, the Lua side module
   log "hypelua wheel"
   if "$PY" -c 'import hatchling' >/dev/null 2>&1; then
@@ -178,13 +242,16 @@ EOF
   else
     "$PY" -m pip wheel -q --no-deps -w "$stage/wheels" .
   fi
-  local reqs
+  local reqs markupsafe_whl
+  markupsafe_whl="$(pure_markupsafe_wheel)"
   reqs="$(emscripten_requirements)"
   if [[ -n "$reqs" ]]; then
     log "pure-Python dependencies for Pyodide: $(echo "$reqs" | tr '\n' ' ')"
+    # (--find-links: the markupsafe wheel built above)
     # shellcheck disable=SC2086
     echo "$reqs" | xargs "$PY" -m pip download -q --python-version "$PYODIDE_PYTHON" --only-binary=:all: \
-        --platform any --implementation py --abi none -d "$stage/wheels" \
+        --platform any --implementation py --abi none --find-links "$(dirname "$markupsafe_whl")" \
+        -d "$stage/wheels" \
       || die "a hypelua dependency has no pure-Python wheel; Pyodide needs one (or serve Pyodide's build of it)"
   fi
   local lua_whl
