@@ -8,6 +8,7 @@
 // crash or boot failure rejects every pending call with code WORKER_ERROR.
 
 import { HypeError } from "./errors.mjs";
+import { LiveConnection, WorkerTransport } from "./live.mjs";
 
 export { HypeError };
 
@@ -214,7 +215,7 @@ function emitLines(cb, text) {
 }
 
 /** Calls running user Lua code, watched for runaway (CPU-bound) chunks. */
-const WATCHED_OPS = new Set(["run", "compute", "runFile", "httpFetch"]);
+const WATCHED_OPS = new Set(["run", "compute", "runFile", "httpFetch", "liveOpen", "liveFrame"]);
 /** The worker's own default for `options.timeout` (ms). */
 const DEFAULT_TIMEOUT_MS = 10000;
 /** The worker's default cap of one `fetch` (ms; past it the app's answer is a 503). */
@@ -254,6 +255,8 @@ export class Hype {
     this._app = null;
     /** the service-worker routing of `routeFetches`, or null */
     this._routing = null;
+    /** open LiveView sessions in the worker: id -> WorkerTransport (`mountLive`) */
+    this._liveTransports = new Map();
     this._attach(worker);
   }
 
@@ -288,6 +291,7 @@ export class Hype {
     this._pending.clear();
     try { this._worker.terminate(); } catch { /* already gone */ }
     for (const p of pending) { clearTimeout(p.timer); p.reject(reason); }
+    this._liveGone(reason?.message ?? "the worker restarted");
     this.restarts += 1;
     this._bootDone = false;
     const worker = this._newWorker();
@@ -357,6 +361,11 @@ export class Hype {
       case "fatal":
         this._fail(HypeError.from(msg.error, "WORKER_ERROR"));
         return;
+      case "live": { // a frame a LiveView in the worker pushed by itself
+        const t = this._liveTransports.get(msg.id);
+        if (t && typeof msg.frame === "string") t._deliver(msg.frame);
+        return;
+      }
       case "progress": {
         const p = this._pending.get(msg.id);
         if (p?.onProgress) {
@@ -400,6 +409,13 @@ export class Hype {
     for (const p of this._pending.values()) { clearTimeout(p.timer); p.reject(err); }
     this._pending.clear();
     try { this._worker.terminate(); } catch { /* already gone */ }
+    this._liveGone(err.message);
+  }
+
+  /** The worker's LiveView sessions are gone (restart, crash): their connections reconnect. */
+  _liveGone(reason) {
+    for (const t of [...this._liveTransports.values()]) t._gone(reason);
+    this._liveTransports.clear();
   }
 
   /**
@@ -886,6 +902,38 @@ export class Hype {
     } catch (e) {
       port.postMessage({ type: "error", error: HypeError.from(e).toJSON() });
     }
+  }
+
+  // ------------------------------------------------------------- LiveView (issue 10)
+
+  /**
+   * Mount a LiveView running inside the worker (no server) on `element`: the same views,
+   * protocol and connector as `hype serve` over a WebSocket. `target` is a project Lua file
+   * (`"counter.lua"`, returning `require("hype.live").view{...}`) or a Python view
+   * (`"package.module:ClassName"`; modules in the project directory import too). Resolves,
+   * once the view is rendered, with its LiveConnection (`close()`, `pushEvent(event, payload)`);
+   * rejects with FILE_NOT_FOUND, NO_VIEW, the view's mount error (VIEW_CRASHED), ...
+   * After a worker restart the view is opened again and re-joined with the `hype-model`
+   * values the page shows.
+   * @param {Element} element
+   * @param {string} target
+   * @param {object} [params] the view's connect params (`mount(params, session)`)
+   * @param {object} [options] LiveConnection options (hooks, ...)
+   * @returns {Promise<LiveConnection>}
+   */
+  async mountLive(element, target, params = {}, options = {}) {
+    if (this._dead) throw this._dead;
+    const transport = new WorkerTransport(this, target);
+    const conn = new LiveConnection(element, transport, { ...options, path: String(target), params: params ?? {},
+                                                          session: null });
+    try {
+      await conn.connect();
+    } catch (e) {
+      conn.close();
+      throw e instanceof HypeError ? e : new HypeError(e?.code ?? "LIVE_ERROR", e?.message ?? String(e),
+        e?.error?.details ?? {}, e?.hint ?? "");
+    }
+    return conn;
   }
 
   /** Stop the worker; pending and later calls reject with WORKER_ERROR. */

@@ -1030,7 +1030,7 @@ export class WorkerTransport {
       r = await this.hype._call("liveOpen", { target: this.target });
     } catch (e) {
       // a worker that died or restarted may do better next time; anything else will not
-      if (e?.code !== "WORKER_ERROR" && e?.code !== "TIMEOUT") {
+      if (this.hype._dead || (e?.code !== "WORKER_ERROR" && e?.code !== "TIMEOUT")) {
         e.permanent = true;
         e.error = { code: e.code, message: e.message, hint: e.suggestion ?? "" };
       }

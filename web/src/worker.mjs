@@ -47,7 +47,8 @@ import os
 from hypelua.browser import WorkerHost
 os.chdir(project_root)
 host = await WorkerHost.create(database=database, idb=idb, project_root=project_root,
-                               project_sync=project_sync, registry=registry, sandbox=sandbox)
+                               project_sync=project_sync, registry=registry, sandbox=sandbox,
+                               live_post=live_post)
 `;
 
 /** The persisted project directory (IDBFS: one IndexedDB database named after the mount point). */
@@ -126,6 +127,8 @@ async function boot({ baseUrl, database, registry, sandbox }) {
   ns.set("project_sync", projectSync);
   ns.set("registry", registry ?? null);
   ns.set("sandbox", Boolean(sandbox));
+  // frames a LiveView pushes by itself (handle_info, timers, pub/sub) -> the page's WorkerTransport
+  ns.set("live_post", (id, frame) => self.postMessage({ type: "live", id: Number(id), frame: String(frame) }));
   await pyodide.runPythonAsync(PY_BOOT_HOST, { globals: ns });
   host = ns.get("host");
   ns.destroy();

@@ -49,6 +49,10 @@ loads a Lua app (``hype.http``) into the runtime; ``httpFetch {method, url, head
 timeout}`` sends it one request (body: the request's binary payload) -> ``{status,
 headers, size}`` (body: :meth:`WorkerHost.take_payload`); ``httpUnload {}``.
 
+LiveView (issue 10, :mod:`hypelua.browser._live`): ``liveOpen {target}`` -> ``{id}``;
+``liveFrame {id, frame}`` -> the reply frame (JSON text) or null; ``liveClose {id}``.  Frames
+a view pushes by itself go to ``live_post(id, frame_text)`` (the worker posts them to the page).
+
 Values coming in (batch values) accept the same tags going out: ``{"$bytes": base64}``
 -> bytes, ``{"$float": "inf" | "-inf" | "nan"}`` -> float.
 
@@ -79,6 +83,7 @@ from ..storage._codec import _dumps, tag_scalar
 from ..storage._query import Query
 from ._http import HttpOps
 from ._install import HttpGet
+from ._live import LiveOps, LivePost
 from ._project import ProjectFS
 
 #: ops that write nothing: answered by :meth:`WorkerHost.dispatch_sync` without awaiting
@@ -194,7 +199,8 @@ class WorkerHost:
     """
 
     def __init__(self, runtime: Runtime, output: list[str], *, project: ProjectFS | None = None,
-                 http_get: HttpGet | None = None, registry: str | None = None) -> None:
+                 http_get: HttpGet | None = None, registry: str | None = None,
+                 live_post: LivePost | None = None) -> None:
         self.runtime = runtime
         self._output = output
         #: the project directory (module root, persisted files); None: file ops are refused
@@ -235,6 +241,9 @@ class WorkerHost:
         #: the Lua HTTP app answering ``hype.fetch`` (``httpLoad``/``httpFetch``/``httpUnload``)
         self.http = HttpOps(self)
         self._ops.update(self.http.ops())
+        #: LiveView sessions in this worker (``liveOpen``/``liveFrame``/``liveClose``)
+        self.live = LiveOps(self, post=live_post)
+        self._ops.update(self.live.ops())
         #: binary result of the last request (BINARY_OPS), until :meth:`take_payload`
         self._payload: bytes | None = None
         #: extra warnings of the request being handled (sent to the page's stderr)
@@ -251,7 +260,8 @@ class WorkerHost:
     async def create(cls, database: str = "hypelua", idb: Any = None, *, backend: str | None = None,
                      max_memory: int | None = None, project_root: str | None = None,
                      project_sync: Callable[[], Any] | None = None, http_get: HttpGet | None = None,
-                     registry: str | None = None, sandbox: bool = False) -> WorkerHost:
+                     registry: str | None = None, sandbox: bool = False,
+                     live_post: LivePost | None = None) -> WorkerHost:
         """Open the database (IndexedDB through ``idb``, else in memory) and start a Runtime.
 
         Args:
@@ -265,6 +275,7 @@ class WorkerHost:
                 environment, ``require`` confined to ``project_root``, 256 MiB heap unless ``max_memory``).
             http_get: transport of ``install`` (default: pyfetch in Pyodide, httpx natively).
             registry: default registry URL of ``install``.
+            live_post: ``live_post(id, frame_text)`` delivers the frames a LiveView pushes to the page.
         Raises:
             DatabaseError, BackendUnavailableError: start-up failed (the worker reports it).
         """
@@ -279,7 +290,7 @@ class WorkerHost:
         runtime = Runtime(db, backend=backend, max_memory=max_memory, stdout=output.append,
                           sandbox=sandbox, project_root=project_root)
         project = ProjectFS(project_root, project_sync) if project_root is not None else None
-        host = cls(runtime, output, project=project, http_get=http_get, registry=registry)
+        host = cls(runtime, output, project=project, http_get=http_get, registry=registry, live_post=live_post)
         host._max_memory = max_memory
         return host
 
@@ -476,8 +487,10 @@ class WorkerHost:
         values = await self._execute(self._code(code), None, timeout)
         return values[0] if values else None
 
-    def _reset(self) -> None:
-        """A fresh Lua state (globals, module caches, timers) on the same database and project."""
+    async def _reset(self) -> None:
+        """A fresh Lua state (globals, module caches, timers) on the same database and project;
+        the live views are closed (their pages re-open them in the new state)."""
+        await self.live.close_all()
         old = self.runtime
         old.vm.execute(_CLEAR_TIMERS, chunkname="=(hype clear timers)")
         for handle in (getattr(old.loop, "_timer_handle", None), getattr(old.loop, "_soon_handle", None)):
