@@ -7,7 +7,8 @@ protocol, the connector and the transports come next.
 
 from __future__ import annotations
 
+from ._lua import LuaView, load_view
 from ._render import PythonEvaluator, apply, diff, render, to_html
 from ._template import Template, TemplateError, compile_template
 
-__all__ = ["PythonEvaluator", "Template", "TemplateError", "apply", "compile_template", "diff", "render", "to_html"]
+__all__ = ["LuaView", "load_view", "PythonEvaluator", "Template", "TemplateError", "apply", "compile_template", "diff", "render", "to_html"]

@@ -37,6 +37,7 @@ class Expr:
     code: str
     raw: bool
     names: frozenset[str]
+    line: int = 0  # template line (error messages)
 
 
 @dataclass
@@ -46,6 +47,7 @@ class If:
     branches: list[tuple[str, Template]]
     default: Template | None
     names: frozenset[str]
+    line: int = 0  # template line of the ``{% if %}``
 
 
 @dataclass
@@ -57,6 +59,7 @@ class For:
     key: str | None
     body: Template
     names: frozenset[str]
+    line: int = 0  # template line of the ``{% for %}``
 
 
 @dataclass
@@ -306,7 +309,7 @@ def _block(tokens: list[tuple[str, str, int]], i: int, source: str, top: bool = 
             m = re.fullmatch(r"raw\((.*)\)", text, re.S)
             if m:
                 raw, text = True, m.group(1).strip()
-            parts.append(Expr(text, raw, _names(text)))
+            parts.append(Expr(text, raw, _names(text), line))
             statics.append("")
             continue
         word = text.split(None, 1)[0] if text else ""
@@ -343,7 +346,7 @@ def _block(tokens: list[tuple[str, str, int]], i: int, source: str, top: bool = 
                 names |= all_names(body)
             if default is not None:
                 names |= all_names(default)
-            parts.append(If(branches, default, frozenset(names)))
+            parts.append(If(branches, default, frozenset(names), line))
             statics.append("")
             continue
         if word == "for":
@@ -356,7 +359,7 @@ def _block(tokens: list[tuple[str, str, int]], i: int, source: str, top: bool = 
             if closer is None or closer[0] != "end":
                 raise TemplateError(f"{{% for %}} at line {line} has no {{% end %}}", details={"line": line})
             inner = (all_names(body) | (_names(key) if key else frozenset())) - {var}
-            parts.append(For(var, iterable, key.strip() if key else None, body, _names(iterable) | inner))
+            parts.append(For(var, iterable, key.strip() if key else None, body, _names(iterable) | inner, line))
             statics.append("")
             continue
         raise TemplateError(f"unknown tag {{% {text} %}} at line {line}", details={"line": line})
