@@ -208,12 +208,12 @@ class Session:
         params = msg.get("params") if isinstance(msg.get("params"), Mapping) else {}
         form = msg.get("form") if isinstance(msg.get("form"), Mapping) else {}
         try:
+            self.connected = True  # mount sees connected == True (Phoenix's connected?(socket))
             if self.view is None:
                 await self.mount(url, dict(params))
                 snapshot = self.store.load(self.sid) if self.store is not None else None
                 if snapshot:
                     self.view._lv_restore(snapshot)
-            self.connected = True
             if form:
                 self._apply_form(form)
             self._sent = set()
@@ -221,6 +221,8 @@ class Session:
             self._crender = {}
             rendered = self._render(full=True)
         except Exception as exc:
+            self.connected = False
+            self.view = None
             return error_frame(ref, "VIEW_CRASHED", f"mount failed: {_error_of(exc)['message']}",
                                "See the server log.", **self._debug(exc))
         self._save()
