@@ -304,6 +304,7 @@ async def test_snapshot_restores_assigns_on_a_new_session() -> None:
     await c.send("join", path="/")
     for _ in range(3):
         await c.send("event", event="inc", payload={})
+    await asyncio.sleep(0)  # the snapshot is saved just after the reply
     again = Client(Counter, sid="s1", store=store)  # e.g. after a server restart
     await again.send("join", path="/")
     assert "Count: 3" in again.html

@@ -135,6 +135,7 @@ class Session:
         self.events_handled = 0
         self.last_seen = time.monotonic()
         self._ctx = Context(self._component)
+        self._save_pending = False
 
     # -- the protocol -------------------------------------------------------------------
     async def handle(self, frame: str | bytes | Mapping[str, Any]) -> dict[str, Any] | None:
@@ -312,7 +313,8 @@ class Session:
         except Exception as exc:
             return await self._crash(ref, exc)
         await self._flush_pending()
-        self._save()
+        if d is not None:
+            self._save_soon()
         return {"v": VERSION, "t": "reply", "ref": ref, "status": "ok", "diff": d}
 
     async def _crash(self, ref: Any, exc: BaseException) -> dict[str, Any]:
@@ -409,6 +411,18 @@ class Session:
             d = dict(d or {})
             d["c"] = comps
         return d
+
+    def _save_soon(self) -> None:
+        """Save the snapshot right after the reply goes out (off the event's latency)."""
+        if self.store is None or self._save_pending:
+            return
+        self._save_pending = True
+
+        def run() -> None:
+            self._save_pending = False
+            self._save()
+
+        asyncio.get_running_loop().call_soon(run)
 
     def _save(self) -> None:
         if self.store is not None and self.view is not None:

@@ -198,7 +198,12 @@ class _Base:
 
     def _lv_snapshot(self) -> dict[str, Any]:
         """The JSON-serialisable assigns (what a re-mount restores)."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {k: v for k, v in self.assigns.items() if k != "streams"}
+        try:
+            json.dumps(out)
+            return out
+        except (TypeError, ValueError):
+            out = {}
         for k, v in self.assigns.items():
             if k == "streams":
                 continue
