@@ -248,7 +248,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         return serve(args.app, host=args.host, port=args.port, workers=args.workers, reload=args.reload,
                      database=args.database, timeout=args.timeout, max_body=args.max_body,
-                     max_memory=args.max_memory, dev=args.dev, log_level=args.log_level, sandbox=args.sandbox)
+                     max_memory=args.max_memory, dev=args.dev, log_level=args.log_level, sandbox=args.sandbox,
+                     pubsub=args.pubsub)
     except HypeError as exc:
         _print_error(exc)
         return 1
@@ -299,10 +300,13 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-body", type=int, default=1_048_576, metavar="BYTES",
                     help="larger request bodies get 413 (default: 1048576)")
     sv.add_argument("--max-memory", type=int, default=None, metavar="BYTES", help="Lua heap limit per worker")
-    sv.add_argument("--dev", action="store_true", help="development mode: Lua tracebacks in error responses")
+    sv.add_argument("--dev", action="store_true",
+                    help="development mode: tracebacks in error responses; LiveView sessions at /_hype/live/sessions")
     sv.add_argument("--sandbox", action="store_true",
                     help="untrusted Lua app: allow-list environment, files confined to the app's directory, "
                          "a 256 MiB heap cap unless --max-memory")
+    sv.add_argument("--pubsub", default=None, metavar="URL",
+                    help="LiveView pub/sub across workers and nodes, e.g. redis://127.0.0.1:6379")
     sv.add_argument("--log-level", default="info",
                     choices=["critical", "error", "warning", "info", "debug", "trace"],
                     help="uvicorn log level; warning and above also silence the access log (default: info)")

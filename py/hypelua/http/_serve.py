@@ -28,6 +28,8 @@ from ._shutdown import GoingAway
 #: environment variables carrying the options to the factory in every worker
 ENV = {name: f"HYPE_SERVE_{name.upper()}" for name in
        ("app", "database", "timeout", "max_body", "max_memory", "dev", "sandbox")}
+#: LiveView settings read by ``live.app`` (and ``app:live``) in every worker
+LIVE_ENV = {"pubsub": "HYPE_LIVE_PUBSUB", "snapshots": "HYPE_LIVE_SNAPSHOTS", "secret": "HYPE_SECRET_KEY"}
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 #: the import string uvicorn uses in worker and reload processes
 FACTORY = "hypelua.http._serve:app_factory"
@@ -38,7 +40,8 @@ _MODULE_ATTR = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 
 def serve(app: str, *, host: str = "127.0.0.1", port: int = 3000, workers: int = 1, reload: bool = False,
           database: str | None = None, timeout: float = 30.0, max_body: int = 1_048_576,
-          max_memory: int | None = None, dev: bool = False, log_level: str = "info", sandbox: bool = False) -> int:
+          max_memory: int | None = None, dev: bool = False, log_level: str = "info", sandbox: bool = False,
+          pubsub: str | None = None) -> int:
     """Serve ``app`` on uvicorn until SIGTERM/SIGINT; return the exit status.
 
     Args:
@@ -60,6 +63,10 @@ def serve(app: str, *, host: str = "127.0.0.1", port: int = 3000, workers: int =
         sandbox: run a Lua app as untrusted code (``Runtime(sandbox=True)``: allow-list
             environment, ``require``/static files confined to the app's directory, heap cap,
             no ``app:listen``). Lua apps only.
+        pubsub: LiveView pub/sub across ``--workers`` and nodes (``redis://host:port``); the
+            LiveView secret key (``$HYPE_SECRET_KEY``, else ``.hype/live-secret``, made once)
+            and snapshot file (``.hype/live-snapshots.db``) are shared by the workers and
+            survive restarts, so pages reconnect to any worker, or after a restart.
 
     Returns:
         0 after a graceful shutdown (SIGTERM/SIGINT); 1 if the server failed to start.
@@ -75,6 +82,7 @@ def serve(app: str, *, host: str = "127.0.0.1", port: int = 3000, workers: int =
     env = {ENV["app"]: target, ENV["database"]: _database_path(database), ENV["timeout"]: repr(float(timeout)),
            ENV["max_body"]: str(max_body), ENV["max_memory"]: "" if max_memory is None else str(max_memory),
            ENV["dev"]: "1" if dev else "", ENV["sandbox"]: "1" if sandbox else ""}
+    env.update(_live_env(pubsub))
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # `module:attr` from the current directory, like uvicorn's --app-dir
     saved_env = {k: os.environ.get(k) for k in env}
@@ -240,3 +248,33 @@ def _run(app: Any, **options: Any) -> int:
 
 
 __all__ = ["ENV", "FACTORY", "app_factory", "serve"]
+
+
+def _live_env(pubsub: str | None) -> dict[str, str]:
+    """LiveView settings for the workers: pub/sub URL, a persistent secret key, the snapshot file."""
+    import secrets
+    from pathlib import Path
+
+    if pubsub is not None and not pubsub.startswith(("redis://", "rediss://", "unix://")):
+        raise ServerError(f"--pubsub {pubsub!r} is not a Redis URL", code="BAD_OPTION",
+                          suggestion="Use --pubsub redis://127.0.0.1:6379.")
+    out = {LIVE_ENV["pubsub"]: pubsub or ""}
+    state = Path(".hype")
+    if not os.environ.get(LIVE_ENV["secret"]):
+        key_file = state / "live-secret"
+        try:
+            if not key_file.is_file():
+                state.mkdir(exist_ok=True)
+                fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(secrets.token_urlsafe(32))
+            out[LIVE_ENV["secret"]] = key_file.read_text().strip()
+        except OSError:
+            out[LIVE_ENV["secret"]] = secrets.token_urlsafe(32)  # read-only project: one key for this run
+    if not os.environ.get(LIVE_ENV["snapshots"]):
+        try:
+            state.mkdir(exist_ok=True)
+            out[LIVE_ENV["snapshots"]] = str((state / "live-snapshots.db").resolve())
+        except OSError:
+            pass
+    return out

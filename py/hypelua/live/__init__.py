@@ -1,14 +1,60 @@
 """LiveView (SPEC §3 C, issue 10): server-rendered components with statics/dynamics diffs.
 
-Work in progress: the template compiler (:mod:`._template`) and the renderer/differ
-(:mod:`._render`, Phoenix LiveView's rendered format) exist; components, the wire
-protocol, the connector and the transports come next.
+Public API::
+
+    from hypelua import live
+
+    class Counter(live.LiveView):
+        template = '<h1>{{ count }}</h1><button hype-on:click="inc">+</button>'
+        def mount(self, params, session): self.assign(count=0)
+        def handle_event(self, event, payload): self.assign(count=self.assigns["count"] + 1)
+
+    app = live.app({"/": Counter})      # ASGI: GET / renders, then a WebSocket (docs/live-protocol.md)
+
+Pieces: the template compiler (:mod:`._template`), the renderer/differ in Phoenix
+LiveView's rendered format (:mod:`._render`), views and components (:mod:`._view`), the
+protocol session (:mod:`._session`), the ASGI app (:mod:`._app`), pub/sub
+(:mod:`._pubsub`), snapshots (:mod:`._store`), signed tokens (:mod:`._token`), JSON Schema
+forms (:mod:`._forms`).
 """
 
 from __future__ import annotations
 
-from ._lua import LuaView, load_view
-from ._render import PythonEvaluator, apply, diff, render, to_html
-from ._template import Template, TemplateError, compile_template
+from typing import Any
 
-__all__ = ["LuaView", "load_view", "PythonEvaluator", "Template", "TemplateError", "apply", "compile_template", "diff", "render", "to_html"]
+from .._errors import LiveError, TemplateError
+from ._app import LiveEndpoint, app
+from ._lua import LuaView, load_view
+from ._pubsub import LocalPubSub, RedisPubSub, default_pubsub
+from ._render import PythonEvaluator, apply, diff, render, to_html
+from ._session import VERSION, Limits, Session, current_session
+from ._store import MemoryStore, SQLiteStore
+from ._template import Template, compile_template
+from ._view import FunctionComponent, LiveComponent, LiveView, function_component, live_component
+
+
+def subscribe(topic: str) -> None:
+    """Subscribe the view whose hook is running to ``topic`` (its ``handle_info`` gets the
+    broadcasts).
+
+    Raises:
+        LiveError: ``NOT_JOINED`` outside a view's hook.
+    """
+    session = current_session.get()
+    if session is None:
+        raise LiveError("live.subscribe() runs inside a view's hook", code="NOT_JOINED")
+    session.subscribe(topic)
+
+
+async def broadcast(topic: str, msg: Any) -> None:
+    """Send ``msg`` (JSON data) to the ``handle_info`` of every view subscribed to ``topic``
+    (through the running view's pub/sub, else the process's in-process one)."""
+    session = current_session.get()
+    pubsub = session.pubsub if session is not None and session.pubsub is not None else default_pubsub()
+    await pubsub.broadcast(topic, msg)
+
+
+__all__ = ["VERSION", "FunctionComponent", "Limits", "LiveComponent", "LiveEndpoint", "LiveError", "LiveView",
+           "LocalPubSub", "LuaView", "load_view", "MemoryStore", "PythonEvaluator", "RedisPubSub", "SQLiteStore", "Session", "Template",
+           "TemplateError", "app", "apply", "broadcast", "compile_template", "default_pubsub", "diff",
+           "function_component", "live_component", "render", "subscribe", "to_html"]

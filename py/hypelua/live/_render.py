@@ -46,6 +46,8 @@ def wrap(value: Any) -> Any:
 
 
 class _Scope(dict):  # type: ignore[type-arg]
+    """Template scope for Python expressions: values already wrapped for attribute access."""
+
     def __missing__(self, name: str) -> Any:
         raise NameError(f"name {name!r} is not an assign")
 
@@ -53,21 +55,37 @@ class _Scope(dict):  # type: ignore[type-arg]
 _SAFE_BUILTINS = {name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
                   for name in ("len", "str", "int", "float", "min", "max", "sum", "abs", "round", "sorted",
                                "enumerate", "range", "bool", "list", "dict", "any", "all", "zip", "repr")}
+_GLOBALS = {"__builtins__": _SAFE_BUILTINS}
 
 
 class PythonEvaluator:
-    """Evaluates Python template expressions (compiled once each) over the assigns."""
+    """Evaluates Python template expressions (compiled once each) over the assigns.
+
+    ``prepare(scope)`` wraps a scope once per render and ``bind(scope, var, item)`` makes a
+    loop body's scope, so an expression costs one ``eval`` and no copying.
+    """
 
     def __init__(self) -> None:
         self._code: dict[str, Any] = {}
+
+    def prepare(self, scope: Mapping[str, Any]) -> _Scope:
+        if type(scope) is _Scope:
+            return scope
+        return _Scope({k: wrap(v) for k, v in scope.items()})
+
+    def bind(self, scope: Mapping[str, Any], var: str, item: Any) -> _Scope:
+        inner = _Scope(scope)
+        inner[var] = wrap(item)
+        return inner
 
     def __call__(self, code: str, scope: Mapping[str, Any]) -> Any:
         compiled = self._code.get(code)
         if compiled is None:
             compiled = compile(code, "<template>", "eval")
             self._code[code] = compiled
-        env = _Scope({k: wrap(v) for k, v in scope.items()})
-        return eval(compiled, {"__builtins__": _SAFE_BUILTINS}, env)  # the view's own template, not user input
+        if type(scope) is not _Scope:
+            scope = self.prepare(scope)
+        return eval(compiled, _GLOBALS, scope)  # the view's own template, not user input
 
 
 class ComponentCall:
@@ -148,6 +166,9 @@ def render(t: Template, scope: Mapping[str, Any], evaluate: Evaluate, ctx: Conte
             last render of ``t``), top-level parts reading none of those names are reused
             from ``previous`` instead of evaluated.
     """
+    prepare = getattr(evaluate, "prepare", None)
+    if prepare is not None:
+        scope = prepare(scope)
     out: dict[str, Any] = {"f": t.fingerprint, "s": t.statics}
     if only is not None and previous is not None:
         for i, part in enumerate(t.parts):
@@ -172,9 +193,13 @@ def _render_part(part: Expr | If | For, scope: Mapping[str, Any], evaluate: Eval
     entries: dict[str, Any] = {}
     keys: list[Any] = []
     stream = items if isinstance(items, StreamOps) else None
+    bind = getattr(evaluate, "bind", None)
     for n, item in enumerate(items):
-        inner = dict(scope)
-        inner[part.var] = item
+        if bind is not None:
+            inner = bind(scope, part.var, item)
+        else:
+            inner = dict(scope)
+            inner[part.var] = item
         body = render(part.body, inner, evaluate, ctx)
         del body["f"], body["s"]
         entries[str(n)] = body

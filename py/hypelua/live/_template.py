@@ -22,7 +22,6 @@ from typing import Any
 
 from .._errors import TemplateError
 
-
 _TAG = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}", re.S)
 _FOR = re.compile(r"^for\s+([A-Za-z_]\w*)\s+in\s+(.+?)(?:\s+key\s+(.+))?$", re.S)
 _NAME = re.compile(r"[A-Za-z_]\w*")
@@ -168,7 +167,8 @@ def compile_template(source: str) -> Template:
 
 
 _EVENT_ATTR = re.compile(r"""\shype-on:[\w.-]+\s*=\s*(?:"([^"]*)"|'([^']*)')""")
-_DIRECTIVE = re.compile(r"""<([A-Za-z][\w-]*)((?:[^>"']|"[^"]*"|'[^']*')*?)\s(hype-(?:if|text|class))\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+_DIRECTIVE = re.compile(r"""<([A-Za-z][\w-]*)((?:[^>"']|"[^"]*"|'[^']*')*?)\s(hype-(?:if|text|class))"""
+                        r"""\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 _CLASS_PAIR = re.compile(r"""\s*(?:'([^']*)'|"([^"]*)"|([\w-]+))\s*:\s*((?:[^,'"]|'[^']*'|"[^"]*")+)""")
 _VOID = frozenset(("area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
                    "wbr"))
@@ -220,7 +220,8 @@ def expand_directives(source: str) -> str:
                 classes = cm.group(1) if cm.group(1) is not None else cm.group(2)
                 head = head[:cm.start()] + f' class="{classes}{extra}"' + head[cm.end():]
             else:
-                head = head.rstrip("/").rstrip() + f' class="{extra.lstrip()}"' + (" /" if head.rstrip().endswith("/") else "")
+                closing = " /" if head.rstrip().endswith("/") else ""
+                head = head.rstrip("/").rstrip() + f' class="{extra.lstrip()}"' + closing
             source = source[:m.start()] + head + ">" + source[start_end + 1:]
             continue
         if self_closing:

@@ -198,7 +198,12 @@ class _Base:
 
     def _lv_snapshot(self) -> dict[str, Any]:
         """The JSON-serialisable assigns (what a re-mount restores)."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {k: v for k, v in self.assigns.items() if k != "streams"}
+        try:
+            json.dumps(out)
+            return out
+        except (TypeError, ValueError):
+            out = {}
         for k, v in self.assigns.items():
             if k == "streams":
                 continue
@@ -293,10 +298,12 @@ class LiveView(_Base):
     def validate(self, data: Mapping[str, Any], schema: Mapping[str, Any] | None = None) -> dict[str, str]:
         """Validate ``data`` against ``schema`` (default: the class's ``schema``) with JSON
         Schema; assigns ``errors`` (field -> message, ``""`` key for form-level errors) and
-        returns it (empty when valid)."""
-        from ._forms import validate
+        returns it (empty when valid).  Form strings are first coerced to the schema's
+        ``integer``/``number``/``boolean`` property types."""
+        from ._forms import coerce, validate
 
-        errors = validate(data, schema if schema is not None else (self.schema or {}))
+        schema = schema if schema is not None else (self.schema or {})
+        errors = validate(coerce(data, schema), schema)
         self.assign(errors=errors)
         return errors
 
