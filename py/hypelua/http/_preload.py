@@ -1,4 +1,4 @@
-"""``require("hype.http")``, ``require("hype.json")`` and ``require("hype.live")`` for every runtime, at the cost of one tiny chunk.
+"""``require("hype.http")``, ``"hype.json"`` and ``"hype.live"`` for every runtime, at the cost of one tiny chunk.
 
 Kept apart from :mod:`._host` so that a runtime's start-up (``hype run hello.lua``
 is a start-up benchmark) imports nothing of server mode: the module and its host

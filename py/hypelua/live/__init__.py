@@ -55,6 +55,7 @@ async def broadcast(topic: str, msg: Any) -> None:
 
 
 __all__ = ["VERSION", "FunctionComponent", "Limits", "LiveComponent", "LiveEndpoint", "LiveError", "LiveView",
-           "LocalPubSub", "LuaView", "load_view", "MemoryStore", "PythonEvaluator", "RedisPubSub", "SQLiteStore", "Session", "Template",
+           "LocalPubSub", "LuaView", "MemoryStore", "PythonEvaluator", "RedisPubSub", "SQLiteStore", "Session",
+           "Template", "load_view",
            "TemplateError", "app", "apply", "broadcast", "compile_template", "default_pubsub", "diff",
            "function_component", "live_component", "render", "subscribe", "to_html"]

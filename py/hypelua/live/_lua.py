@@ -59,7 +59,7 @@ def _lua_str(s: str) -> str:
         if ch == '"' or ch == "\\":
             out.append("\\" + ch)
         elif o < 32 or o == 127:
-            out.append("\\%03d" % o)
+            out.append(f"\\{o:03d}")
         else:
             out.append(ch)
     out.append('"')
@@ -90,9 +90,11 @@ class _Gen:
         self._line(text, tline)
 
     def _line(self, text: str, tline: int) -> None:
-        for k, physical in enumerate(text.split("\n")):
-            self.lines.append(physical)
-            self.map.append(tline + k if tline else 0)
+        physical = text.split("\n")
+        last = max(0, len(physical) - 2)  # the line after an expression's own lines closes its "(...\n)"
+        for k, line in enumerate(physical):
+            self.lines.append(line)
+            self.map.append(tline + min(k, last) if tline else 0)
 
     def expr(self, code: str, tline: int) -> str:
         """``code`` as a parenthesised Lua expression (checked alone by the Lua side first)."""
@@ -105,7 +107,7 @@ class _Gen:
     # --- templates and parts
     def template(self, t: Template, top: bool) -> None:
         """``{"f":fp,"s":0,"0":...}`` (``s`` filled in by Python); at the top, change tracking."""
-        self.const('{"f":%d,"s":0' % t.fingerprint)
+        self.const(f'{{"f":{t.fingerprint},"s":0')
         for i, part in enumerate(t.parts):
             if top:
                 cond = "_hl_ch == nil" + "".join(f" or _hl_ch[{_lua_str(n)}]" for n in sorted(part.names))
@@ -153,10 +155,11 @@ class _Gen:
         self.stmt(f"local {items} = {self.expr(part.iterable, line)}", line)
         self.stmt(f"local {ops} = _hl_getmetatable({items}) == _hl_StreamOps and {items} or nil")
         if part.key is None:
-            self.stmt(f"if {ops} then _hl_error({_lua_str(f'template line {line}: a stream needs a key: {{% for {var} in {part.iterable} key {var}.id %}}')}, 0) end")
+            need = f"template line {line}: a stream needs a key: {{% for {var} in {part.iterable} key {var}.id %}}"
+            self.stmt(f"if {ops} then _hl_error({_lua_str(need)}, 0) end")
         self.stmt(f"if {ops} then {items} = {ops}.items end")
         self.stmt(f"local {keys} = {{}}")
-        self.const('{"f":%d,"s":0,"k":{' % part.body.fingerprint)
+        self.const(f'{{"f":{part.body.fingerprint},"s":0,"k":{{')
         self.stmt(f"for {i}, {var} in _hl_ipairs({items} or {{}}) do", line)
         self.stmt(f"_hl_n = _hl_n + 1; _hl_b[_hl_n] = {i} == 1 and '\"0\":' or ',\"' .. ({i} - 1) .. '\":'")
         self.entry(part.body)
@@ -173,7 +176,8 @@ class _Gen:
 
 _HEADER = """local _hl_RT = ...
 local _hl_D, _hl_K, _hl_StreamOps, _hl_stream_json = _hl_RT.D, _hl_RT.K, _hl_RT.StreamOps, _hl_RT.stream_json
-local _hl_ipairs, _hl_getmetatable, _hl_concat, _hl_error = _hl_RT.ipairs, _hl_RT.getmetatable, _hl_RT.concat, _hl_RT.error
+local _hl_ipairs, _hl_getmetatable = _hl_RT.ipairs, _hl_RT.getmetatable
+local _hl_concat, _hl_error = _hl_RT.concat, _hl_RT.error
 return function(_hl_b, _hl_n, _ENV, _hl_ch)"""
 
 _CODE: dict[str, tuple[str, list[int], list[Any]]] = {}
@@ -541,7 +545,7 @@ def _result(hook: str, res: Any) -> Any:
     if seq[0] is True:
         value = seq[1] if len(seq) > 1 else None
         return None if value is False else value
-    code, message, tb = (seq + [None, None, None])[1:4]
+    code, message, tb = [*seq, None, None, None][1:4]
     raise _crash(hook, str(code), str(message), tb if isinstance(tb, str) else "")
 
 
