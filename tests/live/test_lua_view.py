@@ -403,3 +403,74 @@ return live.view{
         if "<p>101</p>" in c.html:
             break
     assert "<p>101</p>" in c.html
+
+
+# ------------------------------------------------------------------------- server integration
+def _token_of(page: str) -> tuple[str, str]:
+    import re
+
+    m = re.search(r'data-hype-live="([^"]*)" data-hype-session="([^"]+)"', page)
+    assert m, page
+    return m.group(1), m.group(2)
+
+
+def _join_and_click(client: Any, page_path: str) -> None:
+    from hypelua.live._app import WS_PATH
+
+    page = client.get(page_path)
+    assert page.status_code == 200 and "<h1>Count: 0</h1>" in page.text and "/_hype/live.js" in page.text
+    path, token = _token_of(page.text)
+    with client.websocket_connect(WS_PATH) as ws:
+        ws.send_text(json.dumps({"v": 1, "t": "join", "ref": 1, "path": path, "session": token, "params": {}}))
+        r = json.loads(ws.receive_text())
+        assert r["status"] == "ok" and r["rendered"]["0"] == "0"
+        ws.send_text(json.dumps({"v": 1, "t": "event", "ref": 2, "event": "inc", "payload": {}}))
+        r = json.loads(ws.receive_text())
+        assert r["status"] == "ok" and r["diff"] == {"0": "1"}
+
+
+def test_app_live_in_a_hype_http_app(lua_backend: str, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from hypelua.http import lua_app
+
+    (tmp_path / "counter.lua").write_text(COUNTER)
+    (tmp_path / "app.lua").write_text("""
+local http = require("hype.http")
+local app = http.app()
+app:get("/hello", function(req, res) res:send("hi") end)
+app:live("/", require("./counter"))
+app:live("/c/:id", require("./counter"))
+return app
+""")
+    rt = hypelua.Runtime(":memory:", backend=lua_backend, project_root=tmp_path)
+    app = lua_app(tmp_path / "app.lua", runtime=rt)
+    with TestClient(app) as client:
+        assert client.get("/hello").text == "hi"
+        _join_and_click(client, "/")
+        _join_and_click(client, "/c/7")
+        assert client.get("/nope").status_code == 404
+    rt.close()
+
+
+def test_app_live_refuses_what_is_not_a_view(lua_backend: str, tmp_path: Path) -> None:
+    from hypelua.http import lua_app
+
+    (tmp_path / "app.lua").write_text('local app = require("hype.http").app(); app:live("/", {}); return app')
+    rt = hypelua.Runtime(":memory:", backend=lua_backend, project_root=tmp_path)
+    with pytest.raises(hypelua.LuaError, match="HTTP_BAD_ROUTE"):
+        lua_app(tmp_path / "app.lua", runtime=rt)
+    rt.close()
+
+
+def test_a_file_returning_a_view_is_served_as_an_app(lua_backend: str, tmp_path: Path) -> None:
+    """What ``hype serve counter.lua`` builds (hypelua.http.lua_app of the file)."""
+    from starlette.testclient import TestClient
+
+    from hypelua.http import lua_app
+
+    (tmp_path / "counter.lua").write_text(COUNTER)
+    rt = hypelua.Runtime(":memory:", backend=lua_backend, project_root=tmp_path)
+    with TestClient(lua_app(tmp_path / "counter.lua", runtime=rt)) as client:
+        _join_and_click(client, "/")
+    rt.close()

@@ -25,8 +25,10 @@ package.preload["hype.json"] = get_json
 package.preload["hype.http"] = function()
   return load(source(), "@hype/http.lua", "t", G)(host(), get_json())
 end
+local live -- one instance per runtime (a sandbox's own package.loaded gets the same module)
 package.preload["hype.live"] = function()
-  return load(live_source(), "@hype/live.lua", "t", G)(live_host(), get_json())
+  if live == nil then live = load(live_source(), "@hype/live.lua", "t", G)(live_host(), get_json()) end
+  return live
 end
 """
 
