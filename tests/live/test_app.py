@@ -185,6 +185,7 @@ def test_server_killed_and_restarted_restores_the_page(tmp_path: Path) -> None:
                 assert r["status"] == "ok"
 
         asyncio.run(session_one())
+        time.sleep(0.3)  # snapshots are written in batches every 50 ms (SQLiteStore.flush_ms)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         proc = _start(tmp_path, port)
