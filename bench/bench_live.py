@@ -77,11 +77,13 @@ class Counter(live.LiveView):
 LUA_TABLE = '''
 local live = require("hype.live")
 return live.view{
-  template = [[%s]],
+  template = [[TEMPLATE]],
   events = { "set" },
   mount = function(self)
     local rows = {}
-    for i = 0, 199 do rows[#rows + 1] = { id = i, name = "Person " .. i, email = "person" .. i .. "@example.com", v = i * 7 } end
+    for i = 0, 199 do
+      rows[#rows + 1] = { id = i, name = "Person " .. i, email = "person" .. i .. "@example.com", v = i * 7 }
+    end
     self:assign{ rows = rows }
   end,
   handle_event = function(self, event, payload)
@@ -91,7 +93,7 @@ return live.view{
     self:assign{ rows = rows }
   end,
 }
-''' % TABLE
+'''.replace("TEMPLATE", TABLE)
 
 
 def wire(frame: Any) -> int:
@@ -105,7 +107,8 @@ async def _session_case(factory: Any, rounds: int) -> dict[str, Any]:
     html = live.to_html(join["rendered"])
     times, sizes = [], []
     for n in range(rounds):
-        frame = json.dumps({"v": 1, "t": "event", "ref": n + 2, "event": "set", "payload": {"i": n % 200, "v": f"v{n}"}})
+        payload = {"i": n % 200, "v": f"v{n}"}
+        frame = json.dumps({"v": 1, "t": "event", "ref": n + 2, "event": "set", "payload": payload})
         t0 = time.perf_counter()
         reply = await s.handle(frame)
         out = json.dumps(reply, separators=(",", ":"))
@@ -158,7 +161,7 @@ def _lua_factories() -> list[tuple[str, Any]]:
             Path(d, "table.lua").write_text(LUA_TABLE)
             rt = Runtime(backend=backend, project_root=d)
             out.append((backend, load_view(rt, "table.lua")))
-        except Exception as exc:  # noqa: BLE001 - a back-end not built here is skipped, with the reason
+        except Exception as exc:  # a back-end not built here is skipped, with the reason
             print(f"  (Lua {backend}: skipped: {exc})")
     return out
 
@@ -226,15 +229,14 @@ async def _clients(port: int, n: int, events: int, live_protocol: bool) -> dict[
         m = re.search(r'data-hype-live="([^"]*)" data-hype-session="([^"]+)"', page)
         assert m
         path = m.group(1)
-    conns = []
     sem = asyncio.Semaphore(50)
+    client = httpx.AsyncClient(limits=httpx.Limits(max_connections=50))
 
     async def open_one() -> Any:
         async with sem:
             tok = token
             if live_protocol:
-                async with httpx.AsyncClient() as client:
-                    page = (await client.get(f"http://127.0.0.1:{port}/")).text
+                page = (await client.get(f"http://127.0.0.1:{port}/")).text
                 tok = re.search(r'data-hype-session="([^"]+)"', page).group(1)  # type: ignore[union-attr]
             conn = await websockets.connect(f"ws://127.0.0.1:{port}/_hype/live/ws", max_queue=None)
             await conn.send(json.dumps({"v": 1, "t": "join", "ref": 1, "path": path, "session": tok}))
@@ -243,6 +245,7 @@ async def _clients(port: int, n: int, events: int, live_protocol: bool) -> dict[
 
     t0 = time.perf_counter()
     conns = await asyncio.gather(*(open_one() for _ in range(n)))
+    await client.aclose()
     connect_s = time.perf_counter() - t0
     per_client = max(1, events // n)
     frame = json.dumps({"v": 1, "t": "event", "ref": 2, "event": "inc", "payload": {}})
