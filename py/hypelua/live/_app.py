@@ -158,7 +158,7 @@ class LiveEndpoint:
         route, factory, path_params = found
         url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         session = Session(factory, push=_no_push, path=route, path_params=path_params, limits=self.limits,
-                          pubsub=None, debug=self.dev)
+                          pubsub=self.pubsub, debug=self.dev)
         try:
             await session.mount(url, {})
             body = session.render_html()
@@ -169,7 +169,7 @@ class LiveEndpoint:
             return _error_page("VIEW_CRASHED", f"{type(exc).__name__}: {exc}" if self.dev else "mount failed", 500)
         finally:
             with contextlib.suppress(Exception):
-                await session.close("page")
+                await session.close("page", terminate=False)
         token = self.signer.sign({"sid": session.sid, "path": route})
         root = (f'<div data-hype-live="{html.escape(url)}" data-hype-session="{token}" '
                 f'data-hype-ws="{WS_PATH}">{body}</div>')

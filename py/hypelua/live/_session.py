@@ -521,8 +521,9 @@ class Session:
         """The connection dropped: keep the state for a reconnect (the grace period)."""
         self.connected = False
 
-    async def close(self, reason: str = "leave") -> None:
-        """End the session: ``terminate(reason)``, unsubscribe, forget the snapshot on ``leave``."""
+    async def close(self, reason: str = "leave", terminate: bool = True) -> None:
+        """End the session: ``terminate(reason)`` (unless ``terminate`` is false: the first,
+        disconnected page render), unsubscribe, forget the snapshot on ``leave``."""
         if self.closed:
             return
         self.closed = True
@@ -534,7 +535,7 @@ class Session:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        if view is not None:
+        if view is not None and terminate:
             with contextlib.suppress(Exception):
                 await view._lv_call("terminate", reason)
         if reason == "leave" and self.store is not None:
