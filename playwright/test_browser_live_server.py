@@ -187,9 +187,6 @@ def test_todo_form_validation_and_two_browsers_on_one_topic(browser: Any, server
 
 def test_200_row_table_one_cell(browser: Any, server: Server) -> None:
     page = _open(browser, server.url + "/table")
-    frames: list[int] = []
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(len(f if isinstance(f, str)
-                                                                                     else f.get("payload", "")))))
     assert page.locator("#tbl tr").count() == 200
     page.click("#r117 button")
     page.wait_for_function("() => document.querySelector('#r117 .v').textContent === '1'")
