@@ -217,9 +217,8 @@ class Session:
                     self.view._lv_restore(snapshot)
             if form:
                 self._apply_form(form)
-            self._sent = set()
+            self._sent = set()  # a new connection: statics again; components from _crender come along
             self._prev = None
-            self._crender = {}
             rendered = self._render(full=True)
         except Exception as exc:
             self.connected = False
