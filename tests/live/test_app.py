@@ -185,6 +185,7 @@ def test_server_killed_and_restarted_restores_the_page(tmp_path: Path) -> None:
                 assert r["status"] == "ok"
 
         asyncio.run(session_one())
+        time.sleep(0.3)  # snapshots are written in batches every 50 ms (SQLiteStore.flush_ms)
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         proc = _start(tmp_path, port)
@@ -263,3 +264,47 @@ def test_bad_pubsub_option_is_typed(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "hypelua", "serve", "x:app", "--pubsub", "nats://x"],
                          cwd=tmp_path, capture_output=True, text=True, env=env)
     assert out.returncode == 1 and "BAD_OPTION" in out.stderr
+
+
+class Tracked(live.LiveView):
+    template = '<p>{{ n }}</p><button hype-on:click="inc">+</button>'
+    terminated: list[str] = []  # noqa: RUF012 - shared by the test
+
+    def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
+        self.assign(n=0)
+
+    def handle_event(self, event: str, payload: dict[str, Any]) -> None:
+        self.assign(n=self.assigns["n"] + 1)
+
+    def terminate(self, reason: str) -> None:
+        Tracked.terminated.append(reason)
+
+
+def test_sessions_freed_after_the_grace_period_and_silent_sockets_closed() -> None:
+    Tracked.terminated = []
+    app = live.app({"/": Tracked}, dev=True, limits=live.Limits(grace_s=0.3, heartbeat_s=0.4))
+    with running_in_thread(app, start_timeout_s=20.0, lifespan="on", access_log=False) as base:
+        path, token, ws_path = token_of(httpx.get(base + "/").text)
+        url = base.replace("http", "ws") + ws_path
+
+        async def main() -> None:
+            async with websockets.connect(url) as conn:
+                ws = WS(conn)
+                await ws.call("join", path=path, session=token)
+                await ws.call("event", event="inc", payload={})
+                assert httpx.get(base + "/_hype/live/sessions").json()["count"] == 1
+            await asyncio.sleep(0.1)
+            async with websockets.connect(url) as conn:  # back within the grace period: same state
+                r = await WS(conn).call("join", path=path, session=token)
+                assert r["rendered"]["0"] == "1"
+                # say nothing: the server closes a silent socket after heartbeat_s
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(conn.recv(), 5)
+            for _ in range(50):
+                await asyncio.sleep(0.1)
+                if httpx.get(base + "/_hype/live/sessions").json()["count"] == 0:
+                    break
+            assert httpx.get(base + "/_hype/live/sessions").json()["count"] == 0
+            assert Tracked.terminated == ["timeout"]
+
+        asyncio.run(main())

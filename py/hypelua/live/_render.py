@@ -28,66 +28,6 @@ from ._template import Expr, For, If, Template
 Evaluate = Callable[[str, Mapping[str, Any]], Any]
 
 
-class _Attrs(dict):  # type: ignore[type-arg]
-    """A dict whose keys also read as attributes (``item.id`` in a template)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return wrap(self[name])
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def wrap(value: Any) -> Any:
-    """Dicts (and dicts in lists) read with attribute syntax in Python template expressions."""
-    if type(value) is dict:
-        return _Attrs(value)
-    return value
-
-
-class _Scope(dict):  # type: ignore[type-arg]
-    """Template scope for Python expressions: values already wrapped for attribute access."""
-
-    def __missing__(self, name: str) -> Any:
-        raise NameError(f"name {name!r} is not an assign")
-
-
-_SAFE_BUILTINS = {name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
-                  for name in ("len", "str", "int", "float", "min", "max", "sum", "abs", "round", "sorted",
-                               "enumerate", "range", "bool", "list", "dict", "any", "all", "zip", "repr")}
-_GLOBALS = {"__builtins__": _SAFE_BUILTINS}
-
-
-class PythonEvaluator:
-    """Evaluates Python template expressions (compiled once each) over the assigns.
-
-    ``prepare(scope)`` wraps a scope once per render and ``bind(scope, var, item)`` makes a
-    loop body's scope, so an expression costs one ``eval`` and no copying.
-    """
-
-    def __init__(self) -> None:
-        self._code: dict[str, Any] = {}
-
-    def prepare(self, scope: Mapping[str, Any]) -> _Scope:
-        if type(scope) is _Scope:
-            return scope
-        return _Scope({k: wrap(v) for k, v in scope.items()})
-
-    def bind(self, scope: Mapping[str, Any], var: str, item: Any) -> _Scope:
-        inner = _Scope(scope)
-        inner[var] = wrap(item)
-        return inner
-
-    def __call__(self, code: str, scope: Mapping[str, Any]) -> Any:
-        compiled = self._code.get(code)
-        if compiled is None:
-            compiled = compile(code, "<template>", "eval")
-            self._code[code] = compiled
-        if type(scope) is not _Scope:
-            scope = self.prepare(scope)
-        return eval(compiled, _GLOBALS, scope)  # the view's own template, not user input
-
-
 class ComponentCall:
     """What ``live_component(Cls, id=..., **assigns)`` evaluates to in a template: the
     renderer hands it to the context's ``component`` hook, which answers the component id

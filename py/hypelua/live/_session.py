@@ -217,9 +217,8 @@ class Session:
                     self.view._lv_restore(snapshot)
             if form:
                 self._apply_form(form)
-            self._sent = set()
+            self._sent = set()  # a new connection: statics again; components from _crender come along
             self._prev = None
-            self._crender = {}
             rendered = self._render(full=True)
         except Exception as exc:
             self.connected = False
@@ -521,8 +520,9 @@ class Session:
         """The connection dropped: keep the state for a reconnect (the grace period)."""
         self.connected = False
 
-    async def close(self, reason: str = "leave") -> None:
-        """End the session: ``terminate(reason)``, unsubscribe, forget the snapshot on ``leave``."""
+    async def close(self, reason: str = "leave", terminate: bool = True) -> None:
+        """End the session: ``terminate(reason)`` (unless ``terminate`` is false: the first,
+        disconnected page render), unsubscribe, forget the snapshot on ``leave``."""
         if self.closed:
             return
         self.closed = True
@@ -534,7 +534,7 @@ class Session:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        if view is not None:
+        if view is not None and terminate:
             with contextlib.suppress(Exception):
                 await view._lv_call("terminate", reason)
         if reason == "leave" and self.store is not None:
