@@ -115,20 +115,21 @@ async def _session_case(factory: Any, rounds: int) -> dict[str, Any]:
         times.append(time.perf_counter() - t0)
         sizes.append(len(out.encode()))
         await asyncio.sleep(0)
-    # baseline: the full HTML of the same table with the same engine (no diff, no session)
-    t = live.compile_template(TABLE)
-    ev = live.PythonEvaluator()
-    rows = s.view.assigns["rows"] if hasattr(s.view, "assigns") and isinstance(s.view.assigns, dict) else None
+    # baseline: the full HTML of the same table with the compiled Python renderer (no diff, no
+    # session): what a server sending whole pages (Livewire before deltas) computes per event
+    from hypelua.live._render import Context
+
+    render_table = live.compile_python(live.compile_template(TABLE))
+    rows = [{"id": i, "name": f"Person {i}", "email": f"person{i}@example.com", "v": i * 7} for i in range(200)]
     base = []
-    if rows is not None:
-        for _ in range(max(20, rounds // 4)):
-            t0 = time.perf_counter()
-            live.to_html(live.render(t, {"rows": rows}, ev))
-            base.append(time.perf_counter() - t0)
+    for _ in range(max(20, rounds // 4)):
+        t0 = time.perf_counter()
+        live.to_html(render_table({"rows": rows}, Context()))
+        base.append(time.perf_counter() - t0)
     await s.close("leave")
     return {"join_bytes": wire(join), "html_bytes": len(html.encode()), "event_bytes": statistics.median(sizes),
             "event_ms": statistics.median(times) * 1e3, "event_p90_ms": sorted(times)[int(len(times) * 0.9)] * 1e3,
-            "full_html_ms": statistics.median(base) * 1e3 if base else None}
+            "full_html_ms": statistics.median(base) * 1e3}
 
 
 async def _memory_case(factory: Any, n: int) -> float:
@@ -164,6 +165,32 @@ def _lua_factories() -> list[tuple[str, Any]]:
         except Exception as exc:  # a back-end not built here is skipped, with the reason
             print(f"  (Lua {backend}: skipped: {exc})")
     return out
+
+
+async def _lua_memory_case(backend: str, n: int) -> tuple[float, float]:
+    """(Lua heap KiB, Python KiB) per joined 200-row Lua session, on one runtime."""
+    from hypelua import Runtime
+    from hypelua.live import load_view
+
+    d = tempfile.mkdtemp()
+    Path(d, "table.lua").write_text(LUA_TABLE)
+    rt = Runtime(backend=backend, project_root=d)
+    factory = load_view(rt, "table.lua")
+    heap = "collectgarbage(); collectgarbage(); return collectgarbage('count')"
+    lua0 = rt.execute(heap)[0]
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    sessions = []
+    for i in range(n):
+        s = live.Session(factory, push=lambda f: None)
+        await s.handle({"v": 1, "t": "join", "ref": 1, "path": "/"})
+        await s.handle({"v": 1, "t": "event", "ref": 2, "event": "set", "payload": {"i": i % 200, "v": "x"}})
+        sessions.append(s)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    lua1 = rt.execute(heap)[0]
+    py = sum(st.size_diff for st in after.compare_to(before, "filename"))
+    return (lua1 - lua0) / n, py / n / 1024
 
 
 def _free_port() -> int:
@@ -303,13 +330,17 @@ def main() -> None:
         ratio = r["html_bytes"] / r["event_bytes"]
         print(f"  {name:11s} reply {r['event_bytes']:.0f} B (target <= 300) vs full HTML {r['html_bytes']} B "
               f"({ratio:.0f}x smaller); join {r['join_bytes']} B")
-        base = f" vs full HTML render {r['full_html_ms']:.2f} ms ({r['event_ms'] / r['full_html_ms']:.2f}x)" \
-            if r["full_html_ms"] else ""
+        base = f" vs full HTML render {r['full_html_ms']:.2f} ms ({r['event_ms'] / r['full_html_ms']:.2f}x)"
         print(f"  {name:11s} server time for the event (render + diff + reply JSON) "
               f"median {r['event_ms']:.2f} ms, p90 {r['event_p90_ms']:.2f} ms (target <= 2){base}")
     print("memory per joined session (tracemalloc):")
     print(f"  counter    {asyncio.run(_memory_case(Counter, 200)) / 1024:.1f} KiB")
     print(f"  200-row    {asyncio.run(_memory_case(Table, 50)) / 1024:.1f} KiB")
+    if args.lua:
+        for name, _ in cases[1:]:
+            backend = name.split("/")[1]
+            lua_kb, py_kb = asyncio.run(_lua_memory_case(backend, 50))
+            print(f"  200-row Lua ({backend}): {lua_kb:.1f} KiB Lua heap + {py_kb:.1f} KiB Python")
     if args.no_network:
         return
     print(f"{args.clients} WebSocket clients on one hype serve process (counter view):")
