@@ -192,3 +192,52 @@ def test_200_row_table_one_cell(browser: Any, server: Server) -> None:
     page.wait_for_function("() => document.querySelector('#r117 .v').textContent === '1'")
     assert page.inner_text("#r116 .v") == "0"
     page.context.close()
+
+
+CHAT_APP = '''
+from hypelua import live
+
+class Chat(live.LiveView):
+    template = ('<form id="f" hype-on:submit.prevent="say"><input id="msg" name="text">'
+                '<button id="send" type="submit">send</button></form>'
+                '<ul id="log">{% for m in msgs %}<li>{{ m }}</li>{% end %}</ul><p id="pid">{{ pid }}</p>')
+
+    def mount(self, params, session):
+        import os
+        self.assign(msgs=[], pid=os.getpid())
+        if self.connected:
+            live.subscribe("chat")
+
+    async def handle_event(self, event, payload):
+        await live.broadcast("chat", payload["text"])
+
+    def handle_info(self, msg):
+        self.assign(msgs=[*self.assigns["msgs"], msg])
+
+app = live.app({"/": Chat})
+'''
+
+
+def test_two_browsers_across_two_workers_through_redis(browser: Any, tmp_path: Path, dist_dir: Path) -> None:
+    from hypelua.testing._servers import hype_serve, redis_server
+
+    (tmp_path / "chat_app.py").write_text(CHAT_APP)
+    with redis_server() as redis_url, hype_serve("chat_app:app", tmp_path, "--workers", "2",
+                                                 "--pubsub", redis_url) as base:
+        pages = []
+        for _ in range(6):  # uvicorn spreads connections over the workers: open pages until both served one
+            pages.append(_open(browser, base + "/"))
+            if len({p.inner_text("#pid") for p in pages}) == 2:
+                break
+        pids = {p.inner_text("#pid"): p for p in pages}
+        assert len(pids) == 2, "all connections went to one worker"
+        a, b = pids.values()
+        a.fill("#msg", "hello from A")
+        a.click("#send")
+        for page in pages:
+            page.wait_for_function("() => document.querySelector('#log').textContent.includes('hello from A')")
+        b.fill("#msg", "and B")
+        b.click("#send")
+        a.wait_for_function("() => document.querySelector('#log').textContent.includes('and B')")
+        for p in pages:
+            p.context.close()

@@ -7,9 +7,7 @@ import asyncio
 import json
 import os
 import re
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ import websockets
 
 from hypelua import live
 from hypelua.pm._server import running_in_thread
+from hypelua.testing._servers import free_port, redis_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -143,12 +142,6 @@ def test_path_params_and_forged_tokens(server: str) -> None:
     asyncio.run(main())
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(cwd: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT / "py")}
     env.pop("HYPE_SECRET_KEY", None)
@@ -169,7 +162,7 @@ def _start(cwd: Path, port: int, *extra: str) -> subprocess.Popen[bytes]:
 
 def test_server_killed_and_restarted_restores_the_page(tmp_path: Path) -> None:
     (tmp_path / "app_mod.py").write_text(COUNTER_MODULE)
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path, port)
     try:
         base = f"http://127.0.0.1:{port}"
@@ -204,32 +197,19 @@ def test_server_killed_and_restarted_restores_the_page(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        if os.environ.get("HYPELUA_REQUIRE_DIST") == "1":
-            pytest.fail("redis-server is not installed (./build.sh deps)")
-        pytest.skip("redis-server is not installed (./build.sh deps)")
-    port = _free_port()
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+def redis_url() -> Iterator[str]:
     try:
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+        with redis_server() as url:
+            yield url
+    except FileNotFoundError as exc:
+        if os.environ.get("HYPELUA_REQUIRE_DIST") == "1":
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
 
 
 def test_redis_pubsub_across_two_servers(tmp_path: Path, redis_url: str) -> None:
     (tmp_path / "app_mod.py").write_text(COUNTER_MODULE)
-    ports = [_free_port(), _free_port()]
+    ports = [free_port(), free_port()]
     procs = [_start(tmp_path, p, "--pubsub", redis_url) for p in ports]
     try:
         async def main() -> None:
