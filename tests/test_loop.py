@@ -40,6 +40,26 @@ def test_then_callbacks_are_async_and_ordered(rt: Runtime) -> None:
     assert log == ["sync", "a1", "b1", "micro", "c2"]
 
 
+def test_reactions_without_a_handler_on_a_pending_promise(rt: Runtime) -> None:
+    """p:catch(f) then p:next(g) on a pending promise: both reactions run, in order (the
+    reaction list has holes where a handler is missing)."""
+    (log,) = run(rt, """
+        local L = {}
+        local p = Promise.new(function(res) setTimeout(function() res(5) end, 1) end)
+        p:catch(function(e) L[#L+1] = "wrong " .. tostring(e) end)
+        p:next(function(v) L[#L+1] = "a" .. v end)
+        p:next(nil, function() L[#L+1] = "wrong" end)
+        p:next(function(v) L[#L+1] = "b" .. v end)
+        local q = Promise.new(function(_, rej) setTimeout(function() rej("x") end, 1) end)
+        q:next(function() L[#L+1] = "wrong" end):catch(function() end)
+        q:catch(function(e) L[#L+1] = "c" .. e end)
+        await(p); await(q:catch(function() end))
+        L[#L+1] = "d" .. await(p)
+        return L
+    """)
+    assert log == ["a5", "b5", "cx", "d5"]
+
+
 def test_chain_interleaving_matches_javascript(rt: Runtime) -> None:
     (log,) = run(rt, """
         local L = {}

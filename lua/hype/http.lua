@@ -189,6 +189,30 @@ function App:listen(port, hostname, callback)
   return server
 end
 
+--- app:live(path, view): serve a LiveView (require("hype.live").view{...}) at `path`:
+--- GET renders the page, the WebSocket /_hype/live/ws serves the protocol (hypelua.live)
+function App:live(path, view)
+  check_path(path, "app:live")
+  local live = require("hype.live")
+  if getmetatable(view) ~= live.ViewDef then
+    error(http_error("HTTP_BAD_ROUTE", "app:live: expected a live.view{...}, got a " .. type(view) .. " value", 500,
+      "Pass the view a file returns: app:live(\"/\", require(\"./counter\"))."), 2)
+  end
+  self.lives = self.lives or {}
+  self.lives[#self.lives + 1] = { path = path, view = view }
+  changed()
+  return self
+end
+
+--- (host) a file's result as an app: an app as it is; a live view served at "/" by a new app
+function M._as_app(v)
+  if not is_app(v) and type(v) == "table" and package.loaded["hype.live"] ~= nil
+      and getmetatable(v) == require("hype.live").ViewDef then
+    return M.app():live("/", v)
+  end
+  return v
+end
+
 --------------------------------------------------------------------- compile
 -- Flatten the stack (mounted routers prefixed) into layers; the host turns each
 -- description into a Starlette path matcher.
@@ -247,6 +271,18 @@ function M._export(id, name)
   local fn = app and app.exports[name]
   if fn == nil then return nil end
   return fn
+end
+
+--- (host) the live views of app `id`: { {starlette path, view definition id}, ... }
+function M._lives(id)
+  local app = apps[id]
+  local out = {}
+  if app == nil or app.lives == nil then return out end
+  local live = require("hype.live")
+  for i, l in ipairs(app.lives) do
+    out[i] = { (l.path:gsub(":([%a_][%w_]*)", "{%1}")), live._register(l.view) }
+  end
+  return out
 end
 
 --- (host) -> generation, descriptions {kind, method|false, path, dir|false, fallthrough, html}
@@ -802,7 +838,7 @@ end
 
 host.bind({
   dispatch = M._dispatch, closed = M._closed, ws_open = M._ws_open, ws_event = M._ws_event,
-  compile = M._compile, register = M._register, unregister = M._unregister, export = M._export,
+  compile = M._compile, register = M._register, lives = M._lives, as_app = M._as_app, unregister = M._unregister, export = M._export,
   configure = function(opts) M.dev = opts.dev and true or false end,
 })
 return M

@@ -80,9 +80,11 @@ local function flush_reactions(p, state, value)
   local h = p.h
   if h == nil then return end
   p.h = nil
-  local kind = state == FULFILLED and 1 or 2
-  for i = 1, #h, 3 do
-    enqueue(state == FULFILLED and h[i] or h[i + 1], h[i + 2], value, kind)
+  -- h.n, not #h: a reaction without onFulfilled/onRejected (p:catch) leaves holes
+  if state == FULFILLED then
+    for i = 1, h.n, 3 do enqueue(h[i], h[i + 2], value, 1) end
+  else
+    for i = 1, h.n, 3 do enqueue(h[i + 1], h[i + 2], value, 2) end
   end
 end
 
@@ -106,8 +108,8 @@ local function subscribe(p, onF, onR, child)
   local st = p.state
   if st == PENDING then
     local h = p.h
-    if h == nil then p.h = { onF, onR, child }
-    else local n = #h; h[n + 1], h[n + 2], h[n + 3] = onF, onR, child end
+    if h == nil then p.h = { onF, onR, child, n = 3 }
+    else local n = h.n; h[n + 1], h[n + 2], h[n + 3] = onF, onR, child; h.n = n + 3 end
   elseif st == FULFILLED then
     enqueue(onF, child, p.value, 1)
   else

@@ -89,7 +89,7 @@ local loaded = {
   ["hype.events"] = package.loaded["hype.events"],
 }
 env.package = { loaded = loaded, preload = { ["hype.http"] = package.preload["hype.http"],
-  ["hype.json"] = package.preload["hype.json"] }, path = "", cpath = "",
+  ["hype.json"] = package.preload["hype.json"], ["hype.live"] = package.preload["hype.live"] }, path = "", cpath = "",
   config = package.config }
 loaded.package = env.package
 

@@ -304,6 +304,7 @@ async def test_snapshot_restores_assigns_on_a_new_session() -> None:
     await c.send("join", path="/")
     for _ in range(3):
         await c.send("event", event="inc", payload={})
+    await asyncio.sleep(0)  # the snapshot is saved just after the reply
     again = Client(Counter, sid="s1", store=store)  # e.g. after a server restart
     await again.send("join", path="/")
     assert "Count: 3" in again.html
@@ -373,3 +374,13 @@ async def test_patch_and_redirect() -> None:
     assert "page 8" in c.html
     await c.send("event", event="away", payload={})
     assert c.pushed == [{"v": 1, "t": "redirect", "to": "/elsewhere"}]
+
+
+async def test_rejoin_sends_components_the_view_did_not_re_render() -> None:
+    c = Client(WithComponents)
+    await c.send("join", path="/")
+    await c.send("event", event="click", payload={}, cid=1)
+    again = Client(WithComponents)
+    again.session = c.session  # a reconnect: the same session, a new client
+    r = await again.send("join", path="/")
+    assert "1" in r["rendered"]["c"] and again.html.startswith('<div class="card">A: 1<button')

@@ -106,3 +106,41 @@ def test_applying_every_diff_equals_a_fresh_render(steps: list[dict[str, Any]]) 
         state = apply(state, d, client)
         assert to_html(state) == to_html(new)
         prev = new
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(scopes, min_size=1, max_size=5))
+def test_compiled_python_renders_like_the_generic_renderer(steps: list[dict[str, Any]]) -> None:
+    from hypelua.live import compile_python
+    from hypelua.live._render import Context
+
+    fn = compile_python(TABLE)
+    prev = None
+    for scope in steps:
+        generic = render(TABLE, scope, EV)
+        compiled = fn(scope, Context())
+        assert compiled == generic
+        # change tracking: nothing changed -> every part reused; all changed -> same as fresh
+        assert fn(scope, Context(), set(), compiled) == compiled
+        if prev is not None:
+            assert fn(scope, Context(), set(scope), prev) == generic
+        prev = compiled
+
+
+def test_directives_and_expression_semantics() -> None:
+    from hypelua.live import compile_python
+    from hypelua.live._render import Context
+
+    t = compile_template('<li class="row" hype-class="{ \'active\': sel == row.id, \'odd\': row.id % 2 }" '
+                         'hype-if="row.show"><span hype-text="row.items">x</span>'
+                         '{{ ", ".join(t.upper() for t in row.tags) }}</li>')
+    html = to_html(compile_python(t)({"sel": 3, "row": {"id": 3, "show": True, "items": 5, "tags": ["a", "b"]}},
+                                     Context()))
+    assert html == '<li class="row active odd"><span>5</span>A, B</li>'  # dict keys win over dict methods
+    assert to_html(compile_python(t)({"sel": 3, "row": {"id": 3, "show": False}}, Context())) == ""
+    with pytest.raises(NameError):
+        compile_python(compile_template("{{ nope }}"))({}, Context())
+    with pytest.raises(NameError):  # no way to reach builtins outside the safe list
+        compile_python(compile_template("{{ open('/etc/passwd') }}"))({}, Context())
+    with pytest.raises(TemplateError):
+        compile_python(compile_template("{{ 1 + }}"))

@@ -86,6 +86,9 @@ class LuaApp:
                 runtime.loop.before_tick = host.rearm
         runtime.vm.call(module["configure"], {"dev": dev})
         self._gen = -1
+        self._live: Any = None          # LiveEndpoint of app:live routes
+        self._live_routes: list[tuple[str, int]] = []
+        self._live_router: Any = None
         self._router: Router | None = None
         self._statics: dict[int, Any] = {}
         self._compile()
@@ -111,8 +114,8 @@ class LuaApp:
         module = HttpHost.of(rt).ensure_module()
         fn = rt.vm.load(source, chunkname, "t")
         try:
-            (app_id,) = rt.vm.execute("local fn, register = ...; return register((fn()))", fn, module["register"],
-                                      chunkname="=(hype http load)")
+            (app_id,) = rt.vm.execute("local fn, register, as_app = ...; return register(as_app((fn())))", fn,
+                                      module["register"], module["as_app"], chunkname="=(hype http load)")
         except LuaError as exc:
             if "[HTTP_NOT_AN_APP]" in exc.message:
                 raise HttpError(exc.message.split("] ", 1)[-1], code="HTTP_NOT_AN_APP",
@@ -134,6 +137,40 @@ class LuaApp:
         self._router = Router(layers)
         self._statics = statics
         self._gen = int(gen)
+        self._compile_live()
+
+    def _compile_live(self) -> None:
+        """``app:live(path, view)`` routes: a :class:`~hypelua.live.LiveEndpoint` (page, WebSocket,
+        connector) in front of the Lua layers, made on the first live route."""
+        (lives,) = self.runtime.vm.call(self._host.module["lives"], self.app_id)
+        routes = [(str(path), int(def_id)) for path, def_id in (lives or [])]
+        if not routes or routes == self._live_routes:
+            return
+        from starlette.routing import Router as StarletteRouter
+
+        from ..live import LiveEndpoint
+        from ..live._lua import LiveHost, LuaViewFactory
+
+        live_host = LiveHost.of(self.runtime)
+        live_host.set_timeout(self.timeout)
+        endpoint = LiveEndpoint(dev=self.dev or None)
+        for path, def_id in routes:
+            endpoint.add(path, LuaViewFactory(live_host, def_id, path))
+        if self._live is not None:  # keep the sessions and settings of the running endpoint
+            self._live.routes = endpoint.routes
+            endpoint = self._live
+        self._live = endpoint
+        self._live_routes = routes
+        self._live_router = StarletteRouter(routes=endpoint.starlette_routes())
+
+    def _is_live(self, scope: dict[str, Any]) -> bool:
+        from ..live._app import JS_PATH, SESSIONS_PATH, WS_PATH
+
+        path = get_route_path(scope) if scope.get("root_path") else scope["path"]
+        if path in (WS_PATH, JS_PATH) or (path == SESSIONS_PATH and self.dev):
+            return True
+        return scope["type"] == "http" and scope["method"] in ("GET", "HEAD") \
+            and self._live.match(path) is not None  # type: ignore[union-attr]
 
     def _static_files(self, directory: str, html: bool) -> Any:
         from starlette.staticfiles import StaticFiles
@@ -147,6 +184,10 @@ class LuaApp:
     # ------------------------------------------------------------------ ASGI
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         kind = scope["type"]
+        if self._live is not None and kind != "lifespan" and self._is_live(scope):
+            await self._live.startup()
+            await self._live_router(scope, receive, send)
+            return
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "websocket":
@@ -160,6 +201,8 @@ class LuaApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if self._live is not None:
+                    await self._live.shutdown()
                 self.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

@@ -24,8 +24,10 @@ from typing import Any
 
 from .._errors import LiveError, TemplateError
 from ._app import LiveEndpoint, app
+from ._lua import LuaView, load_view
 from ._pubsub import LocalPubSub, RedisPubSub, default_pubsub
-from ._render import PythonEvaluator, apply, diff, render, to_html
+from ._pycompile import PythonEvaluator, compile_python
+from ._render import apply, diff, render, to_html
 from ._session import VERSION, Limits, Session, current_session
 from ._store import MemoryStore, SQLiteStore
 from ._template import Template, compile_template
@@ -54,6 +56,7 @@ async def broadcast(topic: str, msg: Any) -> None:
 
 
 __all__ = ["VERSION", "FunctionComponent", "Limits", "LiveComponent", "LiveEndpoint", "LiveError", "LiveView",
-           "LocalPubSub", "MemoryStore", "PythonEvaluator", "RedisPubSub", "SQLiteStore", "Session", "Template",
-           "TemplateError", "app", "apply", "broadcast", "compile_template", "default_pubsub", "diff",
+           "LocalPubSub", "LuaView", "MemoryStore", "PythonEvaluator", "RedisPubSub", "SQLiteStore", "Session",
+           "Template", "TemplateError", "app", "apply", "broadcast", "compile_python", "compile_template",
+           "default_pubsub", "diff", "load_view",
            "function_component", "live_component", "render", "subscribe", "to_html"]

@@ -14,6 +14,7 @@ import contextlib
 import html
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,8 @@ class LiveEndpoint:
         self.dev = dev
         self.sessions: dict[str, Session] = {}
         self._expiry: dict[str, asyncio.TimerHandle] = {}
+        self._seen: dict[WebSocket, float] = {}
+        self._sweeper: asyncio.Task[None] | None = None
         self._started = False
 
     def add(self, path: str, view: Any) -> None:
@@ -137,6 +140,8 @@ class LiveEndpoint:
             await self.pubsub.start()
 
     async def shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for sid in list(self.sessions):
             await self._expire(sid, "shutdown")
         await self.pubsub.stop()
@@ -153,7 +158,7 @@ class LiveEndpoint:
         route, factory, path_params = found
         url = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         session = Session(factory, push=_no_push, path=route, path_params=path_params, limits=self.limits,
-                          pubsub=None, debug=self.dev)
+                          pubsub=self.pubsub, debug=self.dev)
         try:
             await session.mount(url, {})
             body = session.render_html()
@@ -164,7 +169,7 @@ class LiveEndpoint:
             return _error_page("VIEW_CRASHED", f"{type(exc).__name__}: {exc}" if self.dev else "mount failed", 500)
         finally:
             with contextlib.suppress(Exception):
-                await session.close("page")
+                await session.close("page", terminate=False)
         token = self.signer.sign({"sid": session.sid, "path": route})
         root = (f'<div data-hype-live="{html.escape(url)}" data-hype-session="{token}" '
                 f'data-hype-ws="{WS_PATH}">{body}</div>')
@@ -196,15 +201,15 @@ class LiveEndpoint:
             async with send_lock:
                 await ws.send_text(json.dumps(frame, separators=(",", ":")))
 
+        self._watch(ws)
         try:
             while True:
                 try:
-                    text = await asyncio.wait_for(ws.receive_text(), self.limits.heartbeat_s)
-                except (TimeoutError, KeyError):  # silent client, or a binary frame
-                    if session is None:
-                        await send(error_frame(None, "BAD_FRAME", "expected a join text frame"))
-                        continue
-                    raise WebSocketDisconnect(1000) from None
+                    text = await ws.receive_text()
+                except KeyError:  # a binary frame
+                    await send(error_frame(None, "BAD_FRAME", "frames are JSON text"))
+                    continue
+                self._seen[ws] = time.monotonic()
                 if session is None or session.closed:
                     session = await self._join_frame(text, send)
                     continue
@@ -219,9 +224,26 @@ class LiveEndpoint:
         except Exception:
             log.debug("live socket ended", exc_info=True)
         finally:
+            self._seen.pop(ws, None)
             if session is not None and not session.closed:
                 session.detach()
                 self._schedule_expiry(session.sid)
+
+    def _watch(self, ws: WebSocket) -> None:
+        """Track ``ws`` for the heartbeat sweep (one task closes connections silent too long)."""
+        self._seen[ws] = time.monotonic()
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = asyncio.ensure_future(self._sweep())
+
+    async def _sweep(self) -> None:
+        while self._seen:
+            await asyncio.sleep(max(0.05, self.limits.heartbeat_s / 4))
+            limit = time.monotonic() - self.limits.heartbeat_s
+            for ws, seen in list(self._seen.items()):
+                if seen < limit:
+                    self._seen.pop(ws, None)
+                    with contextlib.suppress(Exception):
+                        await ws.close(1001, "heartbeat timeout")
 
     async def _join_frame(self, text: str, send: Callable[[dict[str, Any]], Any]) -> Session | None:
         """The first frame of a connection: must be a join with a valid token."""

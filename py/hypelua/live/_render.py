@@ -28,48 +28,6 @@ from ._template import Expr, For, If, Template
 Evaluate = Callable[[str, Mapping[str, Any]], Any]
 
 
-class _Attrs(dict):  # type: ignore[type-arg]
-    """A dict whose keys also read as attributes (``item.id`` in a template)."""
-
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return wrap(self[name])
-        except KeyError:
-            raise AttributeError(name) from None
-
-
-def wrap(value: Any) -> Any:
-    """Dicts (and dicts in lists) read with attribute syntax in Python template expressions."""
-    if type(value) is dict:
-        return _Attrs(value)
-    return value
-
-
-class _Scope(dict):  # type: ignore[type-arg]
-    def __missing__(self, name: str) -> Any:
-        raise NameError(f"name {name!r} is not an assign")
-
-
-_SAFE_BUILTINS = {name: __builtins__[name] if isinstance(__builtins__, dict) else getattr(__builtins__, name)
-                  for name in ("len", "str", "int", "float", "min", "max", "sum", "abs", "round", "sorted",
-                               "enumerate", "range", "bool", "list", "dict", "any", "all", "zip", "repr")}
-
-
-class PythonEvaluator:
-    """Evaluates Python template expressions (compiled once each) over the assigns."""
-
-    def __init__(self) -> None:
-        self._code: dict[str, Any] = {}
-
-    def __call__(self, code: str, scope: Mapping[str, Any]) -> Any:
-        compiled = self._code.get(code)
-        if compiled is None:
-            compiled = compile(code, "<template>", "eval")
-            self._code[code] = compiled
-        env = _Scope({k: wrap(v) for k, v in scope.items()})
-        return eval(compiled, {"__builtins__": _SAFE_BUILTINS}, env)  # the view's own template, not user input
-
-
 class ComponentCall:
     """What ``live_component(Cls, id=..., **assigns)`` evaluates to in a template: the
     renderer hands it to the context's ``component`` hook, which answers the component id
@@ -148,6 +106,9 @@ def render(t: Template, scope: Mapping[str, Any], evaluate: Evaluate, ctx: Conte
             last render of ``t``), top-level parts reading none of those names are reused
             from ``previous`` instead of evaluated.
     """
+    prepare = getattr(evaluate, "prepare", None)
+    if prepare is not None:
+        scope = prepare(scope)
     out: dict[str, Any] = {"f": t.fingerprint, "s": t.statics}
     if only is not None and previous is not None:
         for i, part in enumerate(t.parts):
@@ -172,9 +133,13 @@ def _render_part(part: Expr | If | For, scope: Mapping[str, Any], evaluate: Eval
     entries: dict[str, Any] = {}
     keys: list[Any] = []
     stream = items if isinstance(items, StreamOps) else None
+    bind = getattr(evaluate, "bind", None)
     for n, item in enumerate(items):
-        inner = dict(scope)
-        inner[part.var] = item
+        if bind is not None:
+            inner = bind(scope, part.var, item)
+        else:
+            inner = dict(scope)
+            inner[part.var] = item
         body = render(part.body, inner, evaluate, ctx)
         del body["f"], body["s"]
         entries[str(n)] = body

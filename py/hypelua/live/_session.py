@@ -135,6 +135,7 @@ class Session:
         self.events_handled = 0
         self.last_seen = time.monotonic()
         self._ctx = Context(self._component)
+        self._save_pending = False
 
     # -- the protocol -------------------------------------------------------------------
     async def handle(self, frame: str | bytes | Mapping[str, Any]) -> dict[str, Any] | None:
@@ -208,19 +209,20 @@ class Session:
         params = msg.get("params") if isinstance(msg.get("params"), Mapping) else {}
         form = msg.get("form") if isinstance(msg.get("form"), Mapping) else {}
         try:
+            self.connected = True  # mount sees connected == True (Phoenix's connected?(socket))
             if self.view is None:
                 await self.mount(url, dict(params))
                 snapshot = self.store.load(self.sid) if self.store is not None else None
                 if snapshot:
                     self.view._lv_restore(snapshot)
-            self.connected = True
             if form:
                 self._apply_form(form)
-            self._sent = set()
+            self._sent = set()  # a new connection: statics again; components from _crender come along
             self._prev = None
-            self._crender = {}
             rendered = self._render(full=True)
         except Exception as exc:
+            self.connected = False
+            self.view = None
             return error_frame(ref, "VIEW_CRASHED", f"mount failed: {_error_of(exc)['message']}",
                                "See the server log.", **self._debug(exc))
         self._save()
@@ -310,7 +312,8 @@ class Session:
         except Exception as exc:
             return await self._crash(ref, exc)
         await self._flush_pending()
-        self._save()
+        if d is not None:
+            self._save_soon()
         return {"v": VERSION, "t": "reply", "ref": ref, "status": "ok", "diff": d}
 
     async def _crash(self, ref: Any, exc: BaseException) -> dict[str, Any]:
@@ -407,6 +410,18 @@ class Session:
             d = dict(d or {})
             d["c"] = comps
         return d
+
+    def _save_soon(self) -> None:
+        """Save the snapshot right after the reply goes out (off the event's latency)."""
+        if self.store is None or self._save_pending:
+            return
+        self._save_pending = True
+
+        def run() -> None:
+            self._save_pending = False
+            self._save()
+
+        asyncio.get_running_loop().call_soon(run)
 
     def _save(self) -> None:
         if self.store is not None and self.view is not None:
@@ -505,8 +520,9 @@ class Session:
         """The connection dropped: keep the state for a reconnect (the grace period)."""
         self.connected = False
 
-    async def close(self, reason: str = "leave") -> None:
-        """End the session: ``terminate(reason)``, unsubscribe, forget the snapshot on ``leave``."""
+    async def close(self, reason: str = "leave", terminate: bool = True) -> None:
+        """End the session: ``terminate(reason)`` (unless ``terminate`` is false: the first,
+        disconnected page render), unsubscribe, forget the snapshot on ``leave``."""
         if self.closed:
             return
         self.closed = True
@@ -518,7 +534,7 @@ class Session:
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
-        if view is not None:
+        if view is not None and terminate:
             with contextlib.suppress(Exception):
                 await view._lv_call("terminate", reason)
         if reason == "leave" and self.store is not None:

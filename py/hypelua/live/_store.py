@@ -40,14 +40,22 @@ class MemoryStore:
 class SQLiteStore:
     """Snapshots in a SQLite file (WAL): a page comes back as it was after a server restart.
 
+    Writes are batched: :meth:`save` keeps the latest snapshot per session in memory and
+    one transaction writes every pending one ``flush_ms`` later (so a busy server does one
+    SQLite commit per interval, not one per event; a crash loses at most that interval).
+
     Args:
         path: the database file (created).
         ttl_s: snapshots older than this are dropped (default one day).
+        flush_ms: delay of the batched write (0: write at once).
     """
 
-    def __init__(self, path: str | Path, ttl_s: float = 86_400) -> None:
+    def __init__(self, path: str | Path, ttl_s: float = 86_400, flush_ms: float = 50) -> None:
         self.path = str(path)
         self.ttl_s = ttl_s
+        self.flush_ms = flush_ms
+        self._dirty: dict[str, str | None] = {}
+        self._timer: Any = None
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -56,11 +64,44 @@ class SQLiteStore:
         self._db.execute("DELETE FROM live_snapshots WHERE saved < ?", (time.time() - ttl_s,))
 
     def save(self, sid: str, snapshot: dict[str, Any]) -> None:
-        text = json.dumps(snapshot, separators=(",", ":"))
+        """Keep ``snapshot`` for ``sid`` (written within ``flush_ms``)."""
+        self._dirty[sid] = json.dumps(snapshot, separators=(",", ":"))
+        self._schedule()
+
+    def _schedule(self) -> None:
+        if self._timer is not None:
+            return
+        try:
+            import asyncio
+
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self.flush_ms <= 0:
+            self.flush()
+            return
+        self._timer = loop.call_later(self.flush_ms / 1000, self.flush)
+
+    def flush(self) -> None:
+        """Write every pending snapshot (and deletion) in one transaction."""
+        self._timer = None
+        dirty, self._dirty = self._dirty, {}
+        if not dirty:
+            return
+        now = time.time()
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO live_snapshots VALUES (?, ?, ?)", (sid, time.time(), text))
+            self._db.execute("BEGIN")
+            self._db.executemany("INSERT OR REPLACE INTO live_snapshots VALUES (?, ?, ?)",
+                                 [(sid, now, text) for sid, text in dirty.items() if text is not None])
+            self._db.executemany("DELETE FROM live_snapshots WHERE sid = ?",
+                                 [(sid,) for sid, text in dirty.items() if text is None])
+            self._db.execute("COMMIT")
 
     def load(self, sid: str) -> dict[str, Any] | None:
+        if sid in self._dirty:
+            text = self._dirty[sid]
+            return json.loads(text) if text is not None else None
         with self._lock:
             row = self._db.execute("SELECT data, saved FROM live_snapshots WHERE sid = ?", (sid,)).fetchone()
         if row is None or row[1] < time.time() - self.ttl_s:
@@ -68,9 +109,13 @@ class SQLiteStore:
         return json.loads(row[0])
 
     def delete(self, sid: str) -> None:
-        with self._lock:
-            self._db.execute("DELETE FROM live_snapshots WHERE sid = ?", (sid,))
+        self._dirty[sid] = None
+        self._schedule()
 
     def close(self) -> None:
+        """Write what is pending and close the file."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self.flush()
         with self._lock:
             self._db.close()

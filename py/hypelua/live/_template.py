@@ -36,6 +36,7 @@ class Expr:
     code: str
     raw: bool
     names: frozenset[str]
+    line: int = 0  # template line (error messages)
 
 
 @dataclass
@@ -45,6 +46,7 @@ class If:
     branches: list[tuple[str, Template]]
     default: Template | None
     names: frozenset[str]
+    line: int = 0  # template line of the ``{% if %}``
 
 
 @dataclass
@@ -56,6 +58,7 @@ class For:
     key: str | None
     body: Template
     names: frozenset[str]
+    line: int = 0  # template line of the ``{% for %}``
 
 
 @dataclass
@@ -307,7 +310,7 @@ def _block(tokens: list[tuple[str, str, int]], i: int, source: str, top: bool = 
             m = re.fullmatch(r"raw\((.*)\)", text, re.S)
             if m:
                 raw, text = True, m.group(1).strip()
-            parts.append(Expr(text, raw, _names(text)))
+            parts.append(Expr(text, raw, _names(text), line))
             statics.append("")
             continue
         word = text.split(None, 1)[0] if text else ""
@@ -344,7 +347,7 @@ def _block(tokens: list[tuple[str, str, int]], i: int, source: str, top: bool = 
                 names |= all_names(body)
             if default is not None:
                 names |= all_names(default)
-            parts.append(If(branches, default, frozenset(names)))
+            parts.append(If(branches, default, frozenset(names), line))
             statics.append("")
             continue
         if word == "for":
@@ -357,7 +360,7 @@ def _block(tokens: list[tuple[str, str, int]], i: int, source: str, top: bool = 
             if closer is None or closer[0] != "end":
                 raise TemplateError(f"{{% for %}} at line {line} has no {{% end %}}", details={"line": line})
             inner = (all_names(body) | (_names(key) if key else frozenset())) - {var}
-            parts.append(For(var, iterable, key.strip() if key else None, body, _names(iterable) | inner))
+            parts.append(For(var, iterable, key.strip() if key else None, body, _names(iterable) | inner, line))
             statics.append("")
             continue
         raise TemplateError(f"unknown tag {{% {text} %}} at line {line}", details={"line": line})

@@ -20,11 +20,11 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from .._errors import LiveError
-from ._render import ComponentCall, Context, Deferred, PythonEvaluator, StreamOps, render
+from ._pycompile import compile_python
+from ._render import ComponentCall, Context, Deferred, StreamOps
 from ._template import Template, compile_template
 
 _TEMPLATES: dict[str, Template] = {}
-_EVALUATOR = PythonEvaluator()
 
 
 def compiled(source: str) -> Template:
@@ -184,8 +184,7 @@ class _Base:
         t = self._lv_template()
         scope = {"live_component": live_component, **self.components, **self.assigns}
         changed = self._changed
-        out = render(t, scope, _EVALUATOR, ctx, only=changed if self._prev is not None else None,
-                     previous=self._prev)
+        out = compile_python(t)(scope, ctx, changed if self._prev is not None else None, self._prev)
         self._prev = out
         self._changed = set()
         streams = self.assigns.get("streams")
@@ -198,7 +197,12 @@ class _Base:
 
     def _lv_snapshot(self) -> dict[str, Any]:
         """The JSON-serialisable assigns (what a re-mount restores)."""
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {k: v for k, v in self.assigns.items() if k != "streams"}
+        try:
+            json.dumps(out)
+            return out
+        except (TypeError, ValueError):
+            out = {}
         for k, v in self.assigns.items():
             if k == "streams":
                 continue

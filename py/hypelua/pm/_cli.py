@@ -74,12 +74,49 @@ def _cmd_init(args: argparse.Namespace) -> int:
         check_name(name)
     except HypeError as exc:
         return _fail(exc)
-    raw = {"name": name, "version": "1.0.0", "main": args.main, "scripts": {"start": f"hype run {args.main}",
-           "test": "hype test"}, "dependencies": {}, "devDependencies": {}}
+    template = getattr(args, "template", None)
+    main = args.main if template is None or args.main != "init.lua" else "app.lua"
+    scripts = {"start": f"hype run {main}", "test": "hype test"}
+    if template == "live":
+        scripts = {"start": "hype serve app.lua", "dev": "hype serve app.lua --dev --reload", "test": "hype test"}
+    raw = {"name": name, "version": "1.0.0", "main": main, "scripts": scripts, "dependencies": {},
+           "devDependencies": {}}
     project.mkdir(parents=True, exist_ok=True)
+    if template is not None:
+        written = _copy_template(template, project, args.force)
+        if isinstance(written, HypeError):
+            return _fail(written)
+        for rel in written:
+            print(f"wrote {project / rel}")
     path = save_manifest(project, raw)
     print(f"wrote {path}")
+    if template == "live":
+        print("next: hype serve app.lua --dev   (then open http://127.0.0.1:3000)")
     return 0
+
+
+#: ``hype init --template NAME`` copies ``templates/NAME/`` (shipped with the package)
+TEMPLATES = ("live",)
+
+
+def _copy_template(template: str, project: Path, force: bool) -> list[str] | HypeError:
+    """Copy the files of ``template`` into ``project``; refuse to overwrite unless ``force``."""
+    root = Path(__file__).resolve().parent / "templates" / template
+    files = sorted(p for p in root.rglob("*") if p.is_file())
+    rels = [p.relative_to(root).as_posix() for p in files]
+    clashes = [r for r in rels if (project / r).exists()]
+    if clashes and not force:
+        return HypeError(f"{len(clashes)} file(s) of the template already exist: {', '.join(clashes[:5])}",
+                         code="FILE_EXISTS", suggestion="Use an empty directory, or --force to overwrite them.")
+    for src, rel in zip(files, rels, strict=True):
+        dest = project / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(src.read_bytes())
+    gitignore = project / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("hype_modules/\n.hype/\nhype.db\nhype.db-*\n")
+        rels.append(".gitignore")
+    return rels
 
 
 def _do_install(args: argparse.Namespace, project: Path, manifest_raw: dict[str, Any] | None = None) -> int:
@@ -201,6 +238,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--name", default=None)
     p.add_argument("--main", default="init.lua")
     p.add_argument("--force", action="store_true")
+    p.add_argument("--template", choices=TEMPLATES, default=None,
+                   help="start from a template: live (a LiveView app: counter, todo form, storage table)")
     p.add_argument("-y", "--yes", action="store_true", help="accepted for npm compatibility (never asks)")
     p.add_argument("--dir", default=".", help=argparse.SUPPRESS)
     p.set_defaults(func=_cmd_init)
