@@ -153,3 +153,33 @@ def test_edited_project_module_is_reimported_and_reset_closes_sessions(tmp_path:
         assert (await h.call("liveFrame", id=sid, frame="{}"))["error"]["code"] == "NO_SESSION"
 
     run(tmp_path, lua_backend, body)
+
+
+COUNTER_LUA = '''
+local live = require("hype.live")
+return live.view{
+  template = [[<div><h1>Count: {{ count }}</h1><button hype-on:click="inc">+</button></div>]],
+  mount = function(self, params, session) self:assign{ count = 0 } end,
+  handle_event = function(self, event, payload)
+    if event == "inc" then self:assign{ count = self.assigns.count + 1 } end
+  end,
+}
+'''
+
+
+def test_lua_view_from_a_project_file(tmp_path: Path, lua_backend: str) -> None:
+    (tmp_path / "counter.lua").write_text(COUNTER_LUA)
+
+    async def body(h: Host) -> None:
+        opened = await h.call("liveOpen", target="counter.lua")
+        assert opened["ok"], opened
+        sid = opened["value"]["id"]
+        join = await h.frame(sid, t="join", ref=1, path="counter.lua", params={}, session=None)
+        assert live.to_html(live.apply(None, join["rendered"])) == \
+            '<div><h1>Count: 0</h1><button hype-on:click="inc">+</button></div>'
+        assert (await h.frame(sid, t="event", ref=2, event="inc", payload={}))["diff"] == {"0": "1"}
+        (tmp_path / "broken.lua").write_text("return 42")
+        bad = await h.call("liveOpen", target="broken.lua")
+        assert bad["ok"] is False and bad["error"]["code"] in ("LIVE_NOT_A_VIEW", "NO_VIEW"), bad
+
+    run(tmp_path, lua_backend, body)
