@@ -105,7 +105,7 @@ def _line(source: str, pos: int) -> int:
 def _fingerprint(t: Template) -> int:
     h = hashlib.blake2b(digest_size=8)
     _feed(h, t)
-    return int.from_bytes(h.digest(), "big") >> 1  # fits a JSON-safe 63-bit integer
+    return int.from_bytes(h.digest(), "big") >> 13  # 51 bits: exact as a JavaScript number
 
 
 def _feed(h: Any, t: Template) -> None:
