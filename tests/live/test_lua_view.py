@@ -90,12 +90,14 @@ async def test_counter_through_the_session(rt: Any) -> None:
     assert r["diff"] == {"0": "3"}
 
 
-async def test_served_by_live_app(rt: Any) -> None:
-    from starlette.testclient import TestClient
+def test_served_by_live_app(rt: Any) -> None:
+    import httpx
+
+    from hypelua.pm._server import running_in_thread
 
     app = live.app({"/": view_file(rt, "counter.lua", COUNTER)})
-    with TestClient(app) as client:
-        page = client.get("/")
+    with running_in_thread(app, start_timeout_s=20.0, lifespan="on", access_log=False) as base:
+        page = httpx.get(base + "/")
         assert page.status_code == 200 and "<h1>Count: 0</h1>" in page.text
 
 
@@ -414,23 +416,33 @@ def _token_of(page: str) -> tuple[str, str]:
     return m.group(1), m.group(2)
 
 
-def _join_and_click(client: Any, page_path: str) -> None:
+def _join_and_click(base: str, page_path: str) -> None:
+    """GET the page from a real server, join over a real WebSocket, click."""
+    import httpx
+    from websockets.sync.client import connect
+
     from hypelua.live._app import WS_PATH
 
-    page = client.get(page_path)
+    page = httpx.get(base + page_path)
     assert page.status_code == 200 and "<h1>Count: 0</h1>" in page.text and "/_hype/live.js" in page.text
     path, token = _token_of(page.text)
-    with client.websocket_connect(WS_PATH) as ws:
-        ws.send_text(json.dumps({"v": 1, "t": "join", "ref": 1, "path": path, "session": token, "params": {}}))
-        r = json.loads(ws.receive_text())
+    with connect(base.replace("http", "ws") + WS_PATH) as ws:
+        ws.send(json.dumps({"v": 1, "t": "join", "ref": 1, "path": path, "session": token, "params": {}}))
+        r = json.loads(ws.recv(10))
         assert r["status"] == "ok" and r["rendered"]["0"] == "0"
-        ws.send_text(json.dumps({"v": 1, "t": "event", "ref": 2, "event": "inc", "payload": {}}))
-        r = json.loads(ws.receive_text())
+        ws.send(json.dumps({"v": 1, "t": "event", "ref": 2, "event": "inc", "payload": {}}))
+        r = json.loads(ws.recv(10))
         assert r["status"] == "ok" and r["diff"] == {"0": "1"}
 
 
+def _serving(app: Any) -> Any:
+    from hypelua.pm._server import running_in_thread
+
+    return running_in_thread(app, start_timeout_s=20.0, lifespan="on", access_log=False)
+
+
 def test_app_live_in_a_hype_http_app(lua_backend: str, tmp_path: Path) -> None:
-    from starlette.testclient import TestClient
+    import httpx
 
     from hypelua.http import lua_app
 
@@ -445,11 +457,11 @@ return app
 """)
     rt = hypelua.Runtime(":memory:", backend=lua_backend, project_root=tmp_path)
     app = lua_app(tmp_path / "app.lua", runtime=rt)
-    with TestClient(app) as client:
-        assert client.get("/hello").text == "hi"
-        _join_and_click(client, "/")
-        _join_and_click(client, "/c/7")
-        assert client.get("/nope").status_code == 404
+    with _serving(app) as base:
+        assert httpx.get(base + "/hello").text == "hi"
+        _join_and_click(base, "/")
+        _join_and_click(base, "/c/7")
+        assert httpx.get(base + "/nope").status_code == 404
     rt.close()
 
 
@@ -465,12 +477,10 @@ def test_app_live_refuses_what_is_not_a_view(lua_backend: str, tmp_path: Path) -
 
 def test_a_file_returning_a_view_is_served_as_an_app(lua_backend: str, tmp_path: Path) -> None:
     """What ``hype serve counter.lua`` builds (hypelua.http.lua_app of the file)."""
-    from starlette.testclient import TestClient
-
     from hypelua.http import lua_app
 
     (tmp_path / "counter.lua").write_text(COUNTER)
     rt = hypelua.Runtime(":memory:", backend=lua_backend, project_root=tmp_path)
-    with TestClient(lua_app(tmp_path / "counter.lua", runtime=rt)) as client:
-        _join_and_click(client, "/")
+    with _serving(lua_app(tmp_path / "counter.lua", runtime=rt)) as base:
+        _join_and_click(base, "/")
     rt.close()
