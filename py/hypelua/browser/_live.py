@@ -14,8 +14,7 @@ Frames the session sends by itself (``diff`` from ``handle_info``/timers/pub-sub
 ``redirect``, ``patch``, ``crash``) go to the page through the host's ``live_post(id, frame_text)``
 (the worker posts ``{type: "live", id, frame}``).  Errors: ``BAD_REQUEST`` (malformed
 arguments), ``NO_SESSION`` (an unknown or closed id), ``FILE_NOT_FOUND`` /
-``PATH_OUTSIDE_PROJECT`` (Lua targets), ``NO_VIEW`` (a target that is not a view),
-``NOT_SUPPORTED`` (Lua views without :func:`hypelua.live.load_view`).
+``PATH_OUTSIDE_PROJECT`` (Lua targets), ``NO_VIEW`` (a target that is not a view).
 """
 
 from __future__ import annotations
@@ -61,13 +60,7 @@ class LiveOps:
         from .. import live
 
         if target.endswith(".lua"):
-            path = self._lua_path(target)
-            load_view = getattr(live, "load_view", None)
-            if load_view is None:
-                raise HypeError("Lua views are not available in this build of hypelua", code="NOT_SUPPORTED",
-                                details={"target": target},
-                                suggestion="Mount a Python view ('package.module:ClassName') instead.")
-            return load_view(self._host.runtime, path)
+            return live.load_view(self._host.runtime, self._lua_path(target))
         module_name, sep, attr = target.partition(":")
         if not sep or not module_name or not attr:
             raise HypeError(f"{target!r} is neither a Lua file nor 'package.module:ClassName'", code="BAD_REQUEST",
