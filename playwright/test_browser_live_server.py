@@ -241,3 +241,38 @@ def test_two_browsers_across_two_workers_through_redis(browser: Any, tmp_path: P
         a.wait_for_function("() => document.querySelector('#log').textContent.includes('and B')")
         for p in pages:
             p.context.close()
+
+
+class Crashy(live.LiveView):
+    template = '<p id="n">{{ n }}</p><button id="cinc" hype-on:click="inc">+</button>' \
+               '<button id="boom" hype-on:click="boom">boom</button>'
+
+    def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
+        self.assign(n=0)
+
+    def handle_event(self, event: str, payload: dict[str, Any]) -> None:
+        if event == "boom":
+            raise RuntimeError("kaboom on the server")
+        self.assign(n=self.assigns["n"] + 1)
+
+
+def test_crash_shows_an_error_and_remounts_other_sessions_unaffected(browser: Any, tmp_path: Path,
+                                                                      dist_dir: Path) -> None:
+    from hypelua.pm._server import running_in_thread
+
+    app = live.app({"/": Crashy})
+    with running_in_thread(app, start_timeout_s=20.0, lifespan="on", access_log=False) as base:
+        a, b = _open(browser, base + "/"), _open(browser, base + "/")
+        for page in (a, b):
+            page.click("#cinc")
+            page.wait_for_function("() => document.querySelector('#n').textContent === '1'")
+        a.click("#boom")
+        a.wait_for_selector(".hype-error-banner")
+        assert "kaboom on the server" in a.inner_text(".hype-error-banner")
+        a.wait_for_function("() => document.querySelector('#n').textContent === '0'")  # re-mounted
+        a.click("#cinc")
+        a.wait_for_function("() => document.querySelector('#n').textContent === '1'")
+        b.click("#cinc")
+        b.wait_for_function("() => document.querySelector('#n').textContent === '2'")  # untouched
+        a.context.close()
+        b.context.close()

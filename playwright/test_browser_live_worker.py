@@ -89,3 +89,79 @@ def test_python_view_model_push_and_worker_restart(hype_page: HypePage) -> None:
                            timeout=120_000)
     assert page.input_value("#note") == "hello worker!"
     page.wait_for_function("() => document.querySelector('#echo').textContent === 'hello worker!'")
+
+
+TODOS_PY = """
+from hypelua import live
+
+class Todos(live.LiveView):
+    template = ('<form id="wf" hype-on:submit.prevent="add"><input id="wtitle" name="title" hype-model="title" '
+                'value="{{ title }}"><span id="werr">{{ errors.get("title", "") }}</span>'
+                '<button id="wadd" type="submit">Add</button></form>'
+                '<ul id="wlist">{% for t in todos key t.id %}<li id="w{{ t.id }}">{{ t.title }}</li>{% end %}</ul>'
+                '<button id="wboom" hype-on:click="boom">boom</button>')
+    schema = {"type": "object", "required": ["title"], "properties": {"title": {"type": "string", "minLength": 3}}}
+
+    def mount(self, params, session):
+        self.assign(todos=[], title="", errors={})
+
+    def handle_event(self, event, payload):
+        if event == "boom":
+            raise RuntimeError("kaboom in the worker")
+        if not self.validate({"title": payload.get("title", "")}):
+            todos = self.assigns["todos"]
+            self.assign(todos=[*todos, {"id": len(todos) + 1, "title": payload["title"]}], title="")
+"""
+
+TABLE_LUA = """
+local live = require("hype.live")
+return live.view{
+  template = [[<table id="wt">{% for row in rows key row.id %}<tr id="wr{{ row.id }}"><td>{{ row.name }}</td>]]
+    .. [[<td class="v">{{ row.v }}</td><td><button hype-on:click="bump" hype-value-i="{{ row.id }}">+</button></td>]]
+    .. [[</tr>{% end %}</table>]],
+  mount = function(self)
+    local rows = {}
+    for i = 0, 199 do rows[#rows + 1] = { id = i, name = "row " .. i, v = 0 } end
+    self:assign{ rows = rows }
+  end,
+  handle_event = function(self, event, payload)
+    local rows = self.assigns.rows
+    local row = rows[tonumber(payload.i) + 1]
+    row.v = row.v + 1
+    self:assign{ rows = rows }
+  end,
+}
+"""
+
+
+def test_todo_form_validation_and_crash_in_the_worker(hype_page: HypePage) -> None:
+    hp = hype_page
+    hp.call("hype.writeFile('live_todos.py', args[0])", TODOS_PY)
+    _mount(hp, "todo-root", "live_todos:Todos")
+    page = hp.page
+    page.fill("#wtitle", "ab")
+    page.click("#wadd")
+    page.wait_for_function("() => document.querySelector('#werr').textContent.includes('short')")
+    page.fill("#wtitle", "buy milk")
+    page.click("#wadd")
+    page.wait_for_selector("#wlist li#w1")
+    assert page.inner_text("#w1") == "buy milk"
+    page.wait_for_function("() => document.querySelector('#werr').textContent === ''")
+    page.click("#wboom")  # the view raises: a visible error, then a fresh mount
+    page.wait_for_selector("#todo-root .hype-error-banner")
+    assert "kaboom in the worker" in page.inner_text("#todo-root .hype-error-banner")
+    page.wait_for_function("() => document.querySelectorAll('#wlist li').length === 0")
+    page.fill("#wtitle", "again")
+    page.click("#wadd")
+    page.wait_for_selector("#wlist li#w1")
+
+
+def test_200_row_lua_table_in_the_worker(hype_page: HypePage) -> None:
+    hp = hype_page
+    hp.call("hype.writeFile('live_table.lua', args[0])", TABLE_LUA)
+    _mount(hp, "table-root", "live_table.lua")
+    page = hp.page
+    assert page.locator("#wt tr").count() == 200
+    page.click("#wr150 button")
+    page.wait_for_function("() => document.querySelector('#wr150 .v').textContent === '1'")
+    assert page.inner_text("#wr149 .v") == "0"
