@@ -89,10 +89,10 @@ class Server:
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
+    def start(self, secret_key: str = "playwright") -> None:
         import uvicorn
 
-        app = live.app({"/": Counter, "/todos": Todos, "/table": Table}, secret_key="playwright",
+        app = live.app({"/": Counter, "/todos": Todos, "/table": Table}, secret_key=secret_key,
                        snapshot_store=str(self.store))
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                                      lifespan="on"))
@@ -276,3 +276,23 @@ def test_crash_shows_an_error_and_remounts_other_sessions_unaffected(browser: An
         b.wait_for_function("() => document.querySelector('#n').textContent === '2'")  # untouched
         a.context.close()
         b.context.close()
+
+
+def test_a_stale_session_token_reloads_the_page(browser: Any, server: Server) -> None:
+    page = _open(browser, server.url + "/")
+    page.click("#inc")
+    page.wait_for_function("() => document.querySelector('#count').textContent === 'Count: 1'")
+    page.evaluate("() => { window.beforeReload = true; }")
+    server.stop()
+    page.wait_for_selector("[data-hype-live].hype-disconnected")
+    server.start(secret_key="a new key")  # old tokens are refused (BAD_SESSION) -> reload for a fresh one
+    try:
+        page.wait_for_function("() => window.beforeReload === undefined", timeout=30_000)
+        page.wait_for_selector("[data-hype-live].hype-connected")
+        assert page.inner_text("#count") == "Count: 0"  # a fresh session (the old one cannot be proven ours)
+        page.click("#inc")
+        page.wait_for_function("() => document.querySelector('#count').textContent === 'Count: 1'")
+    finally:
+        server.stop()
+        server.start()
+        page.context.close()

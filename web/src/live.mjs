@@ -331,6 +331,9 @@ export class LiveConnection {
       return; // lost while joining: _lost() scheduled the reconnect
     }
     if (reply.status !== "ok") {
+      // a stale token on a reconnect (the server's key changed, the session expired): like
+      // Phoenix, reload the server-rendered page for a fresh one, at most once per 10 s
+      if (rejoin && reply.error?.code === "BAD_SESSION" && this._reloadForFreshSession()) return;
       this._refused(reply.error ?? { code: "JOIN_FAILED", message: "the server refused the join" });
       return;
     }
@@ -349,6 +352,20 @@ export class LiveConnection {
     this._startHeartbeat();
     if (rejoin) for (const [el, inst] of this._hooks) this._callHook(inst, "reconnected", el);
     this._settleConnect(null);
+  }
+
+  _reloadForFreshSession() {
+    if (!(this.transport instanceof WebSocketTransport) || typeof location === "undefined") return false;
+    try {
+      const key = "hype-live-reload";
+      const last = Number(sessionStorage.getItem(key) || 0);
+      if (Date.now() - last < 10_000) return false;
+      sessionStorage.setItem(key, String(Date.now()));
+    } catch {
+      return false; // no sessionStorage: never risk a reload loop
+    }
+    location.reload();
+    return true;
   }
 
   _refused(error) {
