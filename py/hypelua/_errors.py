@@ -292,7 +292,7 @@ class LiveError(HypeError):
     handles, a view that crashed.  ``code`` is one of the protocol's error codes
     (``docs/live-protocol.md``: ``BAD_FRAME``, ``BAD_VERSION``, ``FRAME_TOO_LARGE``,
     ``RATE_LIMITED``, ``NOT_JOINED``, ``BAD_SESSION``, ``NO_VIEW``, ``UNKNOWN_EVENT``,
-    ``VIEW_CRASHED``, ``BAD_PAYLOAD``, ``VALIDATION``)."""
+    ``VIEW_CRASHED``, ``BAD_PAYLOAD``)."""
 
     default_code = "LIVE_ERROR"
 
