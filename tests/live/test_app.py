@@ -288,3 +288,30 @@ def test_sessions_freed_after_the_grace_period_and_silent_sockets_closed() -> No
             assert Tracked.terminated == ["timeout"]
 
         asyncio.run(main())
+
+
+class FailsToMount(live.LiveView):
+    template = "<p>{{ x }}</p>"
+
+    def mount(self, params: dict[str, Any], session: dict[str, Any]) -> None:
+        if self.connected:
+            raise RuntimeError("no database")
+        self.assign(x=1)
+
+
+def test_a_view_failing_to_mount_on_join_is_an_error_reply_and_not_kept() -> None:
+    app = live.app({"/": FailsToMount}, dev=True)
+    with running_in_thread(app, start_timeout_s=20.0, lifespan="on", access_log=False) as base:
+        path, token, ws_path = token_of(httpx.get(base + "/").text)
+
+        async def main() -> None:
+            async with websockets.connect(base.replace("http", "ws") + ws_path) as conn:
+                ws = WS(conn)
+                r = await ws.call("join", path=path, session=token)
+                assert r["status"] == "error" and r["error"]["code"] == "VIEW_CRASHED"
+                assert "no database" in r["error"]["message"] and "traceback" in r  # --dev
+                r = await ws.call("heartbeat")  # the socket is still served
+                assert r["status"] == "error" and r["error"]["code"] == "NOT_JOINED"
+            assert httpx.get(base + "/_hype/live/sessions").json()["count"] == 0
+
+        asyncio.run(main())

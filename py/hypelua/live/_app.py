@@ -292,8 +292,11 @@ class LiveEndpoint:
         reply = await session.handle(msg)
         if reply is not None:
             await send(reply)
-        if reply is None or reply.get("status") != "ok":
-            return None if session.view is None else session
+        if (reply is None or reply.get("status") != "ok") and session.view is None:
+            # the mount failed: nothing to keep for a reconnect
+            self.sessions.pop(sid, None)
+            await session.close("crash", terminate=False)
+            return None
         return session
 
     def _schedule_expiry(self, sid: str) -> None:
