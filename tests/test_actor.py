@@ -1,0 +1,183 @@
+"""hype.actor (issue 11, first slice): processes, mailboxes, selective receive, links,
+monitors, the registry, message copying, reductions-based fairness; both Lua back-ends."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from hypelua import Runtime
+
+
+@pytest.fixture
+def rt(lua_backend: str) -> Any:
+    r = Runtime(":memory:", backend=lua_backend, stdout=lambda s: None)
+    yield r
+    r.close()
+
+
+def run(rt: Runtime, src: str) -> tuple[Any, ...]:
+    return asyncio.run(rt.execute_async('local actor = require("hype.actor")\n' + src))
+
+
+def test_ping_pong_from_the_issue(rt: Runtime) -> None:
+    assert run(rt, """
+        local pid = actor.spawn(function(parent, n)
+          local msg = actor.receive()
+          actor.send(parent, { "pong", n, msg })
+        end, actor.self(), 1)
+        actor.send(pid, "ping")
+        local reply = actor.receive(function(m) return type(m) == "table" and m[1] == "pong" end, 1000)
+        return reply[1], reply[2], reply[3], actor.is_pid(pid), tostring(pid):match("^<0%.%d+%.0>$") ~= nil
+    """) == ("pong", 1, "ping", True, True)
+
+
+def test_selective_receive_keeps_the_others_in_order_and_times_out(rt: Runtime) -> None:
+    assert run(rt, """
+        local me = actor.self()
+        for _, m in ipairs({ "a", 1, "b", 2, "c" }) do actor.send(me, m) end
+        local n = actor.receive(function(m) return type(m) == "number" end)
+        local rest = {}
+        for i = 1, 4 do rest[i] = actor.receive(nil, 0) end
+        local none, why = actor.receive(nil, 0)
+        local t0 = os.clock()
+        local none2, why2 = actor.receive(function() return false end, 30)
+        return n, table.concat(rest, ","), none, why, none2, why2
+    """) == (1, "a,b,2,c", None, "timeout", None, "timeout")
+
+
+def test_a_ring_of_processes(rt: Runtime) -> None:
+    (total,) = run(rt, """
+        local N, M = 200, 20
+        local nextp = actor.self()
+        for i = 1, N do
+          local to = nextp
+          nextp = actor.spawn(function()
+            while true do
+              local m = actor.receive()
+              actor.send(to, m == "stop" and m or m + 1)
+              if m == "stop" then return end
+            end
+          end)
+        end
+        local v = 0
+        for r = 1, M do actor.send(nextp, v); v = actor.receive() end
+        actor.send(nextp, "stop")
+        actor.receive(function(m) return m == "stop" end, 1000)
+        return v
+    """)
+    assert total == 200 * 20
+
+
+def test_links_kill_unless_trapped(rt: Runtime) -> None:
+    assert run(rt, """
+        local log = {}
+        -- a linked pair without trapping: the crash takes the partner down
+        local watcher = actor.spawn(function()
+          local partner = actor.spawn_link(function() actor.sleep(5); error("boom") end)
+          actor.receive()              -- never returns: killed by the exit signal
+          log[#log + 1] = "not reached"
+        end)
+        local ref = actor.monitor(watcher)
+        local down = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
+        -- trapping: the exit becomes a message
+        actor.trap_exit(true)
+        local child = actor.spawn_link(function() error("kaboom") end)
+        local ex = actor.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end, 1000)
+        -- a normal exit of a linked process does not kill
+        local fine = actor.spawn_link(function() end)
+        local ex2 = actor.receive(function(m) return type(m) == "table" and m[1] == "EXIT" end, 1000)
+        return down[2] == ref, tostring(down[4]):match("boom") ~= nil, #log, ex[2] == child,
+               tostring(ex[3]):match("kaboom") ~= nil, ex2[3]
+    """) == (True, True, 0, True, True, "normal")
+
+
+def test_monitors_exit_kill_and_noproc(rt: Runtime) -> None:
+    assert run(rt, """
+        local w, ref = actor.spawn_monitor(function() actor.receive() end)
+        actor.exit(w, "normal")            -- ignored: not trapping, reason normal
+        actor.exit(w, "shutdown")
+        local d1 = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
+        local k = actor.spawn(function() actor.trap_exit(true); while true do actor.receive() end end)
+        local ref2 = actor.monitor(k)
+        actor.exit(k, "kill")              -- kill cannot be trapped
+        local d2 = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
+        local ref3 = actor.monitor(k)      -- already dead
+        local d3 = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
+        local gone = actor.spawn_monitor(function() end)
+        actor.demonitor(ref3)
+        return d1[2] == ref, d1[4], d2[2] == ref2, d2[4], d3[2] == ref3, d3[4]
+    """) == (True, "shutdown", True, "killed", True, "noproc")
+
+
+def test_registry_send_after_and_processes(rt: Runtime) -> None:
+    assert run(rt, """
+        local srv = actor.spawn(function()
+          while true do
+            local m = actor.receive()
+            if m.stop then return end
+            actor.send(m.from, m.n * 2)
+          end
+        end)
+        actor.register("doubler", srv)
+        local taken = select(2, pcall(actor.register, "doubler", actor.self()))
+        actor.send("doubler", { from = actor.self(), n = 21 })
+        local r = actor.receive(nil, 1000)
+        actor.send_after("doubler", { from = actor.self(), n = 5 }, 20)
+        local early = actor.receive(nil, 0)
+        local late = actor.receive(nil, 1000)
+        local listed = 0
+        for _, p in ipairs(actor.processes()) do if p.name == "doubler" then listed = p.mailbox + 1 end end
+        actor.send("doubler", { stop = true })
+        actor.sleep(5)
+        local nosuch = select(2, pcall(actor.send, "doubler", 1))
+        return r, taken.code, early, late, listed, actor.whereis("doubler"), nosuch.code
+    """) == (42, "ACTOR_NAME_TAKEN", None, 10, 1, None, "ACTOR_NO_PROCESS")
+
+
+def test_messages_are_copied_and_plain_data_only(rt: Runtime) -> None:
+    assert run(rt, """
+        local me = actor.self()
+        local t = { list = { 1, 2 }, pid = me }
+        actor.send(me, t)
+        t.list[1] = 99                      -- the sender's table, changed after send
+        local got = actor.receive()
+        local errs = {}
+        for _, bad in ipairs({ { f = print }, { co = coroutine.create(print) }, io and { io.stdout } or { print } }) do
+          local ok, e = pcall(actor.send, me, bad)
+          errs[#errs + 1] = (not ok) and e.code or "sent"
+        end
+        local cyc = {}; cyc.self = cyc
+        local ok, e = pcall(actor.send, me, cyc)
+        return got.list[1], got ~= t, actor.is_pid(got.pid) and got.pid == me, table.concat(errs, ","),
+               e.code, e.message:match("cycle") ~= nil, (actor.receive(nil, 0))
+    """) == (1, True, True, "ACTOR_BAD_MESSAGE,ACTOR_BAD_MESSAGE,ACTOR_BAD_MESSAGE", "ACTOR_BAD_MESSAGE", True,
+             None)
+
+
+def test_a_process_error_kills_only_that_process(rt: Runtime) -> None:
+    assert run(rt, """
+        local p, ref = actor.spawn_monitor(function() local x = nil; return x.field end)
+        local down = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
+        local q = actor.spawn(function() actor.send(actor.whereis("main") or actor.self(), "still here") end)
+        return tostring(down[4]):match("attempt to index") ~= nil, #actor.processes() >= 1
+    """) == (True, True)
+
+
+def test_reductions_let_timers_run_beside_a_busy_process(rt: Runtime) -> None:
+    ticks, reductions = run(rt, """
+        local busy = actor.spawn(function()
+          for n = 1, 100000 do actor.send(actor.self(), n); actor.receive() end
+        end)
+        local ticks = 0
+        local t = setInterval(function() ticks = ticks + 1 end, 1)
+        actor.sleep(40)
+        clearInterval(t)
+        local r = 0
+        for _, p in ipairs(actor.processes()) do if p.pid == busy then r = p.reductions end end
+        actor.exit(busy, "kill")
+        return ticks, r
+    """)
+    assert ticks >= 5 and reductions > 4000
