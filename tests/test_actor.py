@@ -181,3 +181,36 @@ def test_reductions_let_timers_run_beside_a_busy_process(rt: Runtime) -> None:
         return ticks, r
     """)
     assert ticks >= 5 and reductions > 4000
+
+
+def test_a_runaway_process_is_stopped_by_the_deadline_and_the_runtime_goes_on(rt: Runtime) -> None:
+    from hypelua import HypeError
+
+    """Until preemption lands, a process that never calls the API holds the loop: the host's
+    deadline stops it (the run fails naming TIMEOUT, like any async function today), the
+    process is gone from processes(), and the runtime serves the next run."""
+    rt.watch(deadline_s=0.3, every=100_000)
+    with pytest.raises(HypeError) as info:
+        run(rt, """
+            actor.register("runaway", actor.spawn(function() while true do end end))
+            actor.sleep(10)
+        """)
+    assert "TIMEOUT" in str(info.value)
+    rt.set_deadline(5)
+    assert run(rt, """
+        local p = actor.spawn(function() actor.send(actor.whereis("main"), "hi") end)
+        actor.register("main", actor.self())
+        return actor.is_pid(p), actor.whereis("runaway"), actor.receive(nil, 1000)
+    """) == (True, None, "hi")
+
+
+def test_spawn_returns_before_the_child_runs_and_a_kill_before_it_runs_counts(rt: Runtime) -> None:
+    assert run(rt, """
+        local log = {}
+        local p = actor.spawn(function() log[#log + 1] = "child" end)
+        log[#log + 1] = "parent"
+        local q, ref = actor.spawn_monitor(function() log[#log + 1] = "never" end)
+        actor.exit(q, "shutdown")
+        local down = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
+        return table.concat(log, ","), down[4]
+    """) == ("parent,child", "shutdown")

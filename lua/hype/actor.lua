@@ -27,6 +27,10 @@ local actor = {}
 local REDUCTIONS = 4000
 local MAX_DEPTH = 100
 
+-- the runtime's own pcall (the user-visible one lets a fired TIMEOUT/INTERRUPTED through)
+local watch = package.loaded["hype.watch"]
+local raw_pcall = watch and watch.raw and watch.raw.pcall or pcall
+
 local procs = {}        -- id -> process record
 local by_co = setmetatable({}, { __mode = "k" })   -- coroutine -> process record
 local names = {}        -- registered name -> process record
@@ -64,9 +68,18 @@ local function current()
   return p
 end
 
+local finish  -- forward
+
+-- a process whose coroutine ended without going through spawn's exit path (a main chunk
+-- that returned or was stopped by the host) has exited "normal"
+local function reap(p)
+  if p and p.co and p.status ~= "exited" and coroutine.status(p.co) == "dead" then finish(p, "normal") end
+  return p and p.status ~= "exited" and p or nil
+end
+
 local function lookup(dest)
-  if getmetatable(dest) == Pid then return procs[dest.id] end
-  if type(dest) == "string" then return names[dest] end
+  if getmetatable(dest) == Pid then return reap(procs[dest.id]) end
+  if type(dest) == "string" then return reap(names[dest]) end
   return nil
 end
 
@@ -136,7 +149,7 @@ function deliver(p, msg)
   end
 end
 
-local function finish(p, reason)
+function finish(p, reason)
   if p.status == "exited" then return end
   p.status = "exited"
   p.exit_reason = reason
@@ -179,16 +192,23 @@ function actor.spawn(spec, ...)
     p.monitored_by[ref] = parent
     parent.monitors[ref] = p
   end
-  async(function()
-    p.co = coroutine.running()
-    by_co[p.co] = p
-    local ok, err = pcall(fn, table.unpack(args, 1, args.n))
-    local reason
-    if ok then reason = "normal"
-    elseif type(err) == "table" and err.actor_exit ~= nil then reason = err.actor_exit
-    else reason = type(err) == "table" and err or tostring(err) end
-    finish(p, reason)
-  end)()
+  -- the child starts after the parent's current step (spawn returns first, as in Erlang)
+  queueMicrotask(function()
+    if p.status == "exited" then return end
+    if p.kill_reason ~= nil then finish(p, p.kill_reason) return end  -- killed before it ran
+    async(function()
+      p.co = coroutine.running()
+      by_co[p.co] = p
+      local ok, err = raw_pcall(fn, table.unpack(args, 1, args.n))
+      local reason
+      if ok then reason = "normal"
+      elseif type(err) == "table" and err.actor_exit ~= nil then reason = err.actor_exit
+      else reason = type(err) == "table" and err or tostring(err) end
+      finish(p, reason)
+      -- the host stopped the run (--timeout, Ctrl+C): that is the host's error, not this process's
+      if not ok and watch and watch.fired and watch.fired() then error(err, 0) end
+    end)()
+  end)
   return p.pid, ref
 end
 
@@ -344,7 +364,8 @@ end
 --- processes() -> { { pid, status, mailbox, reductions, links, name }, ... } (live ones)
 function actor.processes()
   local out = {}
-  for id, p in pairs(procs) do
+  for _, p in pairs(procs) do reap(p) end
+  for _, p in pairs(procs) do
     local links = {}
     for l in pairs(p.links) do links[#links + 1] = procs[l] and procs[l].pid or nil end
     out[#out + 1] = { pid = p.pid, status = p.waiter and "waiting" or p.status, mailbox = #p.mailbox,

@@ -56,7 +56,8 @@ local every, fired = 0, false
 -- loop's or the test runner's state is never left half-updated.
 local internal = {}
 for name in ("@hype/loop.lua @hype/events.lua @hype/external.lua @hype/storage.lua @hype/test.lua "
-  .. "@hype/sandbox.lua @hype/http.lua @hype/json.lua =(hype) =(hype~boot) =(hype~watch) =(hype~require) "
+  .. "@hype/sandbox.lua @hype/http.lua @hype/json.lua @hype/actor.lua "
+  .. "=(hype) =(hype~boot) =(hype~watch) =(hype~require) "
   .. "=(hype~loop~boot) =(hype~test~boot) =(hype~clear~timers)"):gmatch("%S+") do
   internal[name:gsub("~", " ")] = true
 end
@@ -163,6 +164,8 @@ return {
   -- the plain functions, for the runtime's own Lua code (hype.test catches a
   -- test's TIMEOUT and goes on with the next test)
   raw = { pcall = pcall, xpcall = xpcall, resume = resume },
+  -- whether a TIMEOUT/INTERRUPTED fired and the host has not reset it yet
+  fired = function() return fired end,
 }
 """
 
