@@ -214,3 +214,15 @@ def test_spawn_returns_before_the_child_runs_and_a_kill_before_it_runs_counts(rt
         local down = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
         return table.concat(log, ","), down[4]
     """) == ("parent,child", "shutdown")
+
+
+def test_a_failing_matcher_fails_the_receiver_not_the_sender(rt: Runtime) -> None:
+    assert run(rt, """
+        local r, ref = actor.spawn_monitor(function()
+          actor.receive(function(m) return m.missing.field end)   -- errors on a string message
+        end)
+        actor.sleep(1)
+        local ok = pcall(actor.send, r, "boom")
+        local down = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
+        return ok, tostring(down[4]):match("attempt to index") ~= nil
+    """) == (True, True)
