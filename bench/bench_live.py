@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import signal
 import socket
 import statistics
@@ -250,21 +249,16 @@ async def _clients(port: int, n: int, events: int, live_protocol: bool) -> dict[
     import httpx
     import websockets
 
-    token = path = ""
-    if live_protocol:
-        page = httpx.get(f"http://127.0.0.1:{port}/").text
-        m = re.search(r'data-hype-live="([^"]*)" data-hype-session="([^"]+)"', page)
-        assert m
-        path = m.group(1)
+    from hypelua.live._app import read_root
+
     sem = asyncio.Semaphore(50)
     client = httpx.AsyncClient(limits=httpx.Limits(max_connections=50))
 
     async def open_one() -> Any:
         async with sem:
-            tok = token
+            path = tok = ""
             if live_protocol:
-                page = (await client.get(f"http://127.0.0.1:{port}/")).text
-                tok = re.search(r'data-hype-session="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+                path, tok, _ = read_root((await client.get(f"http://127.0.0.1:{port}/")).text)
             conn = await websockets.connect(f"ws://127.0.0.1:{port}/_hype/live/ws", max_queue=None)
             await conn.send(json.dumps({"v": 1, "t": "join", "ref": 1, "path": path, "session": tok}))
             await conn.recv()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import pytest
 import websockets
 
 from hypelua import live
+from hypelua.live._app import read_root
 from hypelua.pm._server import running_in_thread
 from hypelua.testing._servers import free_port, redis_server
 
@@ -58,12 +58,6 @@ class Counter(live.LiveView):
         self.assign(count=self.assigns["count"] + 1)
 
 
-def token_of(page: str) -> tuple[str, str, str]:
-    m = re.search(r'data-hype-live="([^"]*)" data-hype-session="([^"]+)" data-hype-ws="([^"]+)"', page)
-    assert m, page
-    return m.group(1).replace("&amp;", "&"), m.group(2), m.group(3)
-
-
 class WS:
     def __init__(self, conn: Any) -> None:
         self.conn, self.ref = conn, 0
@@ -91,7 +85,7 @@ def test_page_then_websocket(server: str) -> None:
     page = httpx.get(server + "/?start=4").text
     assert "<h1>Count: 4</h1>" in page and "<title>Counter &lt;demo&gt;</title>" in page
     assert '<script src="/_hype/live.js"></script>' in page
-    path, token, ws_path = token_of(page)
+    path, token, ws_path = read_root(page)
 
     async def main() -> None:
         async with websockets.connect(server.replace("http", "ws") + ws_path) as conn:
@@ -121,7 +115,7 @@ def test_page_then_websocket(server: str) -> None:
 def test_path_params_and_forged_tokens(server: str) -> None:
     page = httpx.get(server + "/n/41").text
     assert "Count: 41" in page
-    path, token, ws_path = token_of(page)
+    path, token, ws_path = read_root(page)
 
     async def main() -> None:
         url = server.replace("http", "ws") + ws_path
@@ -166,7 +160,7 @@ def test_server_killed_and_restarted_restores_the_page(tmp_path: Path) -> None:
     proc = _start(tmp_path, port)
     try:
         base = f"http://127.0.0.1:{port}"
-        path, token, ws_path = token_of(httpx.get(base + "/").text)
+        path, token, ws_path = read_root(httpx.get(base + "/").text)
 
         async def session_one() -> None:
             async with websockets.connect(f"ws://127.0.0.1:{port}{ws_path}") as conn:
@@ -215,7 +209,7 @@ def test_redis_pubsub_across_two_servers(tmp_path: Path, redis_url: str) -> None
         async def main() -> None:
             conns, socks = [], []
             for port in ports:
-                path, token, ws_path = token_of(httpx.get(f"http://127.0.0.1:{port}/room").text)
+                path, token, ws_path = read_root(httpx.get(f"http://127.0.0.1:{port}/room").text)
                 conn = await websockets.connect(f"ws://127.0.0.1:{port}{ws_path}")
                 socks.append(conn)
                 ws = WS(conn)
@@ -264,7 +258,7 @@ def test_sessions_freed_after_the_grace_period_and_silent_sockets_closed() -> No
     Tracked.terminated = []
     app = live.app({"/": Tracked}, dev=True, limits=live.Limits(grace_s=0.3, heartbeat_s=0.4))
     with running_in_thread(app, start_timeout_s=20.0, lifespan="on", access_log=False) as base:
-        path, token, ws_path = token_of(httpx.get(base + "/").text)
+        path, token, ws_path = read_root(httpx.get(base + "/").text)
         url = base.replace("http", "ws") + ws_path
 
         async def main() -> None:
@@ -302,7 +296,7 @@ class FailsToMount(live.LiveView):
 def test_a_view_failing_to_mount_on_join_is_an_error_reply_and_not_kept() -> None:
     app = live.app({"/": FailsToMount}, dev=True)
     with running_in_thread(app, start_timeout_s=20.0, lifespan="on", access_log=False) as base:
-        path, token, ws_path = token_of(httpx.get(base + "/").text)
+        path, token, ws_path = read_root(httpx.get(base + "/").text)
 
         async def main() -> None:
             async with websockets.connect(base.replace("http", "ws") + ws_path) as conn:

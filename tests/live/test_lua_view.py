@@ -408,25 +408,17 @@ return live.view{
 
 
 # ------------------------------------------------------------------------- server integration
-def _token_of(page: str) -> tuple[str, str]:
-    import re
-
-    m = re.search(r'data-hype-live="([^"]*)" data-hype-session="([^"]+)"', page)
-    assert m, page
-    return m.group(1), m.group(2)
-
-
 def _join_and_click(base: str, page_path: str) -> None:
     """GET the page from a real server, join over a real WebSocket, click."""
     import httpx
     from websockets.sync.client import connect
 
-    from hypelua.live._app import WS_PATH
+    from hypelua.live._app import read_root
 
     page = httpx.get(base + page_path)
     assert page.status_code == 200 and "<h1>Count: 0</h1>" in page.text and "/_hype/live.js" in page.text
-    path, token = _token_of(page.text)
-    with connect(base.replace("http", "ws") + WS_PATH) as ws:
+    path, token, ws_path = read_root(page.text)
+    with connect(base.replace("http", "ws") + ws_path) as ws:
         ws.send(json.dumps({"v": 1, "t": "join", "ref": 1, "path": path, "session": token, "params": {}}))
         r = json.loads(ws.recv(10))
         assert r["status"] == "ok" and r["rendered"]["0"] == "0"

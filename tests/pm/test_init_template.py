@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -15,6 +14,8 @@ from typing import Any
 
 import httpx
 import websockets
+
+from hypelua.live._app import read_root
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,10 +33,8 @@ def _free_port() -> int:
 
 class Page:
     def __init__(self, base: str, path: str) -> None:
-        html = httpx.get(base + path).text
-        m = re.search(r'data-hype-live="([^"]*)" data-hype-session="([^"]+)" data-hype-ws="([^"]+)"', html)
-        assert m, html
-        self.html, self.path, self.token, self.ws = html, m.group(1).replace("&amp;", "&"), m.group(2), m.group(3)
+        self.html = httpx.get(base + path).text
+        self.path, self.token, self.ws = read_root(self.html)
         self.base = base
         self.ref = 0
 

@@ -14,6 +14,7 @@ import contextlib
 import html
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -170,9 +171,7 @@ class LiveEndpoint:
         finally:
             with contextlib.suppress(Exception):
                 await session.close("page", terminate=False)
-        token = self.signer.sign({"sid": session.sid, "path": route})
-        root = (f'<div data-hype-live="{html.escape(url)}" data-hype-session="{token}" '
-                f'data-hype-ws="{WS_PATH}">{body}</div>')
+        root = live_root(url, self.signer.sign({"sid": session.sid, "path": route}), body)
         page = self.layout.format(title=html.escape(self.title), head="", body=root, js=JS_PATH)
         return HTMLResponse(page)
 
@@ -323,6 +322,28 @@ class LiveEndpoint:
         for path, _, _ in self.routes:
             routes.append(Route(path, self.page))
         return routes
+
+
+_ROOT = re.compile(r'<div data-hype-live="([^"]*)" data-hype-session="([^"]+)" data-hype-ws="([^"]+)">')
+
+
+def live_root(url: str, token: str, body: str) -> str:
+    """The element a served page wraps a view in: what the connector connects (``connectAll``)."""
+    return (f'<div data-hype-live="{html.escape(url)}" data-hype-session="{token}" '
+            f'data-hype-ws="{WS_PATH}">{body}</div>')
+
+
+def read_root(page: str) -> tuple[str, str, str]:
+    """``(url, session token, WebSocket path)`` of the first :func:`live_root` in ``page``
+    (what a non-browser client, a test or a benchmark, needs to join).
+
+    Raises:
+        LiveError: ``NO_VIEW`` when the page has no live root.
+    """
+    m = _ROOT.search(page)
+    if m is None:
+        raise LiveError("the page has no LiveView root", code="NO_VIEW")
+    return html.unescape(m.group(1)), m.group(2), m.group(3)
 
 
 def _no_push(frame: dict[str, Any]) -> None:
