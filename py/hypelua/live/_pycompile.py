@@ -18,9 +18,7 @@ import ast
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from markupsafe import escape
-
-from ._render import ComponentCall, Context, Deferred, StreamOps, render
+from ._render import Context, StreamOps, dynamic
 from ._template import Expr, For, If, Template
 
 Renderer = Callable[[Mapping[str, Any], Context, Any, Any], dict[str, Any]]
@@ -80,37 +78,6 @@ def rewrite(code: str, local: Mapping[str, str] | None = None) -> str:
     return ast.unparse(new)
 
 
-def _dyn(value: Any, ctx: Context) -> Any:
-    """An escaped dynamic (same rules as the generic renderer)."""
-    cls = type(value)
-    if cls is str:
-        return str(escape(value))
-    if value is None or value is False:
-        return ""
-    if value is True:
-        return "true"
-    if cls is int:
-        return str(value)
-    if cls is Deferred:
-        return render(value.template, value.scope, _EVAL, ctx)
-    if cls is ComponentCall:
-        if ctx.component is None:
-            raise TypeError("live_component() is only available inside a live view")
-        return ctx.component(value)
-    return str(escape(value))
-
-
-def _raw(value: Any, ctx: Context) -> Any:
-    cls = type(value)
-    if value is None or value is False:
-        return ""
-    if value is True:
-        return "true"
-    if cls is Deferred or cls is ComponentCall:
-        return _dyn(value, ctx)
-    return str(value)
-
-
 class _Gen:
     def __init__(self) -> None:
         self.lines: list[str] = []
@@ -157,7 +124,7 @@ class _Gen:
         args = ", ".join(["S", "ctx", "None", "None", *local.values()])
         lines = [f"def {name}({params}):"]
         if isinstance(part, Expr):
-            lines.append(f"    return {'_raw' if part.raw else '_dyn'}({rewrite(part.code, local)}, ctx)")
+            lines.append(f"    return _dynamic({rewrite(part.code, local)}, {part.raw}, _EVAL, ctx)")
         elif isinstance(part, If):
             for cond, body in part.branches:
                 fn = self.body_fn(body, local, True)
@@ -217,7 +184,7 @@ def compile_python(t: Template) -> Renderer:
     except SyntaxError as exc:
         raise TemplateError(f"a template expression is not valid Python: {exc.text or exc.msg}",
                             details={"expression": exc.text}) from None
-    env: dict[str, Any] = {"__builtins__": _SAFE_BUILTINS, "_ga": get_attr, "_dyn": _dyn, "_raw": _raw,
+    env: dict[str, Any] = {"__builtins__": _SAFE_BUILTINS, "_ga": get_attr, "_dynamic": dynamic, "_EVAL": _EVAL,
                            "_StreamOps": StreamOps, **gen.consts,
                            # the generated code's own calls (template expressions cannot name these:
                            # their names are rewritten to assigns)

@@ -79,14 +79,20 @@ class Context:
 _NO_CONTEXT = Context()
 
 
-def _dynamic(value: Any, raw: bool, evaluate: Evaluate, ctx: Context) -> Any:
+def dynamic(value: Any, raw: bool, evaluate: Evaluate, ctx: Context) -> Any:
+    """The rendered form of an expression's value (the one rule set of both renderers):
+    a string escaped with markupsafe unless ``raw``; None/False -> ""; True -> "true";
+    a function component's :class:`Deferred` -> a nested render; a :class:`ComponentCall`
+    -> the component id ``ctx.component`` gives; anything else -> ``str`` (escaped)."""
+    cls = type(value)
+    if cls is str:
+        return value if raw else str(escape(value))
     if value is None or value is False:
         return ""
     if value is True:
         return "true"
-    cls = type(value)
-    if cls is str:
-        return value if raw else str(escape(value))
+    if cls is int:
+        return str(value)
     if cls is Deferred:
         return render(value.template, value.scope, evaluate, ctx)
     if cls is ComponentCall:
@@ -106,9 +112,6 @@ def render(t: Template, scope: Mapping[str, Any], evaluate: Evaluate, ctx: Conte
             last render of ``t``), top-level parts reading none of those names are reused
             from ``previous`` instead of evaluated.
     """
-    prepare = getattr(evaluate, "prepare", None)
-    if prepare is not None:
-        scope = prepare(scope)
     out: dict[str, Any] = {"f": t.fingerprint, "s": t.statics}
     if only is not None and previous is not None:
         for i, part in enumerate(t.parts):
@@ -123,7 +126,7 @@ def render(t: Template, scope: Mapping[str, Any], evaluate: Evaluate, ctx: Conte
 
 def _render_part(part: Expr | If | For, scope: Mapping[str, Any], evaluate: Evaluate, ctx: Context) -> Any:
     if isinstance(part, Expr):
-        return _dynamic(evaluate(part.code, scope), part.raw, evaluate, ctx)
+        return dynamic(evaluate(part.code, scope), part.raw, evaluate, ctx)
     if isinstance(part, If):
         for cond, body in part.branches:
             if evaluate(cond, scope):
