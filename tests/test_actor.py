@@ -226,3 +226,18 @@ def test_a_failing_matcher_fails_the_receiver_not_the_sender(rt: Runtime) -> Non
         local down = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 1000)
         return ok, tostring(down[4]):match("attempt to index") ~= nil
     """) == (True, True)
+
+
+def test_non_matching_messages_do_not_push_a_receive_timeout_back(rt: Runtime) -> None:
+    timed_out, sent = run(rt, """
+        local me = actor.self()
+        local sent = 0
+        local noise = actor.spawn(function()
+          for i = 1, 100 do actor.send(me, "noise"); sent = sent + 1; actor.sleep(5) end
+        end)
+        local got, why = actor.receive(function(m) return m == "signal" end, 50)
+        local at_timeout = sent
+        actor.exit(noise, "kill")
+        return why, at_timeout
+    """)
+    assert timed_out == "timeout" and sent < 100  # it timed out while the noise still went on

@@ -24,6 +24,8 @@
 -- slice yet.
 local actor = {}
 
+local loop = package.loaded["hype.loop"]
+
 local REDUCTIONS = 4000
 local MAX_DEPTH = 100
 
@@ -122,6 +124,16 @@ end
 
 local deliver  -- forward
 
+-- a process blocked in receive goes on (it re-scans its mailbox, then checks for a kill)
+local function wake(p)
+  local w = p.waiter
+  if w then
+    p.waiter = nil
+    if w.timer then clearTimeout(w.timer) end
+    w.resolve(true)
+  end
+end
+
 local function exit_signal(target, from, reason)
   -- an exit signal from `from` (a pid) with `reason` arriving at process `target`
   if target.status == "exited" then return end
@@ -129,24 +141,14 @@ local function exit_signal(target, from, reason)
   elseif target.trap then deliver(target, { "EXIT", from, reason }); return
   elseif reason == "normal" then return                            -- ignored unless trapping
   else target.kill_reason = reason end
-  if target.waiter then  -- blocked in receive: wake it so it dies now
-    local w = target.waiter
-    target.waiter = nil
-    if w.timer then clearTimeout(w.timer) end
-    w.resolve(false)
-  end
+  wake(target)  -- blocked in receive: it dies now
 end
 
 function deliver(p, msg)
   if p.status == "exited" then return end
   local box = p.mailbox
   box[#box + 1] = msg
-  local w = p.waiter
-  if w then  -- the receiver re-scans with its own matcher (a matcher never runs in the sender)
-    p.waiter = nil
-    if w.timer then clearTimeout(w.timer) end
-    w.resolve(true)
-  end
+  wake(p)  -- the receiver re-scans with its own matcher (a matcher never runs in the sender)
 end
 
 function finish(p, reason)
@@ -240,6 +242,9 @@ function actor.receive(matcher, timeout)
   if matcher ~= nil and type(matcher) ~= "function" then
     fail("ACTOR_BAD_RECEIVE", "receive's matcher is a function (or nil)")
   end
+  -- one deadline for the whole receive: messages that do not match wake the process
+  -- (it re-scans) without pushing the timeout back
+  local deadline = timeout ~= nil and timeout > 0 and loop.now() + timeout or nil
   while true do
     local box = p.mailbox
     for i = 1, #box do
@@ -249,25 +254,18 @@ function actor.receive(matcher, timeout)
         return m
       end
     end
-    if timeout == 0 then return nil, "timeout" end
-    local w = { matcher = matcher }
-    local got = await(Promise.new(function(resolve)
+    local left = deadline and deadline - loop.now()
+    if timeout == 0 or (left ~= nil and left <= 0) then return nil, "timeout" end
+    local w = {}
+    await(Promise.new(function(resolve)
       w.resolve = resolve
       p.waiter = w
-      if timeout ~= nil then
-        w.timer = setTimeout(function() if p.waiter == w then p.waiter = nil end resolve(nil) end, timeout)
+      if left ~= nil then
+        w.timer = setTimeout(function() if p.waiter == w then p.waiter = nil end resolve() end, left)
       end
     end))
     p.waiter = nil
     check_killed(p)
-    if got == nil then
-      -- timed out: a message may still have arrived in the same tick
-      for i = 1, #p.mailbox do
-        local m = p.mailbox[i]
-        if matcher == nil or matcher(m) then table.remove(p.mailbox, i); return m end
-      end
-      return nil, "timeout"
-    end
   end
 end
 
