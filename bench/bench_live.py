@@ -131,7 +131,8 @@ async def _session_case(factory: Any, rounds: int) -> dict[str, Any]:
             "full_html_ms": statistics.median(base) * 1e3}
 
 
-async def _memory_case(factory: Any, n: int) -> float:
+async def _memory_case(factory: Any, n: int) -> tuple[float, list[live.Session]]:
+    """(Python bytes per joined session, the sessions: kept alive for the caller's measures)."""
     tracemalloc.start()
     before = tracemalloc.take_snapshot()
     sessions = []
@@ -143,8 +144,7 @@ async def _memory_case(factory: Any, n: int) -> float:
         sessions.append(s)
     after = tracemalloc.take_snapshot()
     tracemalloc.stop()
-    grown = sum(st.size_diff for st in after.compare_to(before, "filename"))
-    return grown / n
+    return sum(st.size_diff for st in after.compare_to(before, "filename")) / n, sessions
 
 
 def _lua_factories() -> list[tuple[str, Any]]:
@@ -177,19 +177,10 @@ async def _lua_memory_case(backend: str, n: int) -> tuple[float, float]:
     factory = load_view(rt, "table.lua")
     heap = "collectgarbage(); collectgarbage(); return collectgarbage('count')"
     lua0 = rt.execute(heap)[0]
-    tracemalloc.start()
-    before = tracemalloc.take_snapshot()
-    sessions = []
-    for i in range(n):
-        s = live.Session(factory, push=lambda f: None)
-        await s.handle({"v": 1, "t": "join", "ref": 1, "path": "/"})
-        await s.handle({"v": 1, "t": "event", "ref": 2, "event": "set", "payload": {"i": i % 200, "v": "x"}})
-        sessions.append(s)
-    after = tracemalloc.take_snapshot()
-    tracemalloc.stop()
+    py, sessions = await _memory_case(factory, n)
     lua1 = rt.execute(heap)[0]
-    py = sum(st.size_diff for st in after.compare_to(before, "filename"))
-    return (lua1 - lua0) / n, py / n / 1024
+    del sessions
+    return (lua1 - lua0) / n, py / 1024
 
 
 def _free_port() -> int:
@@ -328,8 +319,8 @@ def main() -> None:
         print(f"  {name:11s} server time for the event (render + diff + reply JSON) "
               f"median {r['event_ms']:.2f} ms, p90 {r['event_p90_ms']:.2f} ms (target <= 2){base}")
     print("memory per joined session (tracemalloc):")
-    print(f"  counter    {asyncio.run(_memory_case(Counter, 200)) / 1024:.1f} KiB")
-    print(f"  200-row    {asyncio.run(_memory_case(Table, 50)) / 1024:.1f} KiB")
+    print(f"  counter    {asyncio.run(_memory_case(Counter, 200))[0] / 1024:.1f} KiB")
+    print(f"  200-row    {asyncio.run(_memory_case(Table, 50))[0] / 1024:.1f} KiB")
     if args.lua:
         for name, _ in cases[1:]:
             backend = name.split("/")[1]
