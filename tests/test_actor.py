@@ -169,7 +169,7 @@ def test_a_process_error_kills_only_that_process(rt: Runtime) -> None:
 def test_reductions_let_timers_run_beside_a_busy_process(rt: Runtime) -> None:
     ticks, reductions = run(rt, """
         local busy = actor.spawn(function()
-          for n = 1, 100000 do actor.send(actor.self(), n); actor.receive() end
+          for n = 1, 100000000 do actor.send(actor.self(), n); actor.receive() end
         end)
         local ticks = 0
         local t = setInterval(function() ticks = ticks + 1 end, 1)
@@ -241,3 +241,119 @@ def test_non_matching_messages_do_not_push_a_receive_timeout_back(rt: Runtime) -
         return why, at_timeout
     """)
     assert timed_out == "timeout" and sent < 100  # it timed out while the noise still went on
+
+
+def test_a_protocol_violation_is_caught_at_the_sender_naming_the_field(rt: Runtime) -> None:
+    assert run(rt, """
+        local P = actor.protocol{ ping = { from = "pid", n = "integer" }, stop = {},
+                                  put = { key = "string", tags = { "string" }, meta = { size = "number?" } } }
+        local srv = actor.spawn{ fn = function()
+          while true do
+            local m = actor.receive()
+            if m == "stop" then return end
+            if m[1] == "ping" then actor.send(m.from, m.n + 1) end
+          end
+        end, protocol = P }
+        actor.send(srv, { "ping", from = actor.self(), n = 1 })
+        local reply = actor.receive(nil, 1000)
+        local errs = {}
+        for _, bad in ipairs({ { "ping", from = actor.self(), n = "x" }, { "ping", n = 1 }, { "pong" },
+                                { "ping", from = actor.self(), n = 1, extra = true }, 42,
+                                { "put", key = "k", tags = { "a", 2 }, meta = {} },
+                                { "put", key = "k", tags = {}, meta = { size = "big" } } }) do
+          local ok, e = pcall(actor.send, srv, bad)
+          errs[#errs + 1] = ok and "sent" or (e.code .. ":" .. e.message)
+        end
+        actor.send(srv, { "put", key = "k", tags = { "a" }, meta = {} })
+        actor.send(srv, "stop")
+        local bad_proto = select(2, pcall(actor.protocol, { x = { n = "bogus" } }))
+        return reply, table.concat(errs, "|"), bad_proto.code
+    """) == (2, "|".join([
+        "ACTOR_PROTOCOL:message.n: expected integer, got string",
+        "ACTOR_PROTOCOL:message.from is missing (expected pid)",
+        "ACTOR_PROTOCOL:message: unknown tag 'pong'",
+        "ACTOR_PROTOCOL:message.extra is not in the protocol for 'ping'",
+        "ACTOR_PROTOCOL:message: expected a tagged table { \"tag\", ... }, got number",
+        "ACTOR_PROTOCOL:message.tags[2]: expected string, got integer",
+        "ACTOR_PROTOCOL:message.meta.size: expected number, got string",
+    ]), "ACTOR_BAD_PROTOCOL")
+
+
+def test_max_heap_kills_only_the_greedy_process(rt: Runtime) -> None:
+    assert run(rt, """
+        local greedy, ref = actor.spawn{ fn = function()
+          local hoard = {}
+          while true do
+            hoard[#hoard + 1] = string.rep("x", 1000) .. #hoard
+            if #hoard % 100 == 0 then actor.yield() end
+          end
+        end, max_heap = 2 * 1024 * 1024, monitor = true }
+        local fine = actor.spawn{ fn = function() local t = {} for i = 1, 100 do t[i] = i end actor.receive() end,
+                                  max_heap = 2 * 1024 * 1024 }
+        local down = actor.receive(function(m) return type(m) == "table" and m[1] == "DOWN" end, 5000)
+        local alive = false
+        for _, p in ipairs(actor.processes()) do if p.pid == fine then alive = p.memory ~= nil end end
+        actor.exit(fine, "kill")
+        return down[3] == greedy, down[4], alive
+    """) == (True, "max_heap", True)
+
+
+def test_a_process_can_await_promises_and_messages_do_not_wake_an_await(rt: Runtime) -> None:
+    assert run(rt, """
+        local me = actor.self()
+        local p = actor.spawn(function()
+          local v = await(Promise.new(function(resolve) setTimeout(function() resolve("late") end, 20) end))
+          local ok, err = pcall(await, Promise.reject("nope"))
+          local m = actor.receive()
+          actor.send(me, { v, err, m })
+        end)
+        actor.send(p, "early")           -- arrives while it awaits: queued, not a wake-up
+        local r = actor.receive(nil, 2000)
+        return r[1], r[2], r[3]
+    """) == ("late", "nope", "early")
+
+
+def test_yield_and_reductions_are_fair_between_chatty_processes(rt: Runtime) -> None:
+    (a, b) = run(rt, """
+        local counts = { 0, 0 }
+        local stop = false
+        for i = 1, 2 do
+          actor.spawn(function() while not stop do counts[i] = counts[i] + 1; actor.yield() end end)
+        end
+        actor.sleep(30)
+        stop = true
+        return counts[1], counts[2]
+    """)
+    assert a > 10 and b > 10 and 0.5 < a / b < 2
+
+
+def test_receive_from_a_nested_coroutine_is_a_typed_error(rt: Runtime) -> None:
+    assert run(rt, """
+        local me = actor.self()
+        actor.spawn(function()
+          local co = coroutine.create(function() return actor.receive() end)
+          local ok, e = coroutine.resume(co)
+          actor.send(me, e.code)
+        end)
+        return actor.receive(nil, 1000)
+    """) == ("ACTOR_NOT_ASYNC",)
+
+
+def test_bad_arguments_are_typed_errors(rt: Runtime) -> None:
+    assert run(rt, """
+        local codes = {}
+        for _, f in ipairs({
+          function() actor.spawn(42) end,
+          function() actor.spawn{ fn = print, max_heap = -1 } end,
+          function() actor.spawn{ fn = print, protocol = {} } end,
+          function() actor.receive("x") end,
+          function() actor.receive(nil, -5) end,
+          function() actor.send(42, "x") end,
+          function() actor.register("", actor.self()) end,
+        }) do
+          local ok, e = pcall(f)
+          codes[#codes + 1] = ok and "ok" or e.code
+        end
+        return table.concat(codes, ",")
+    """) == ("ACTOR_BAD_SPAWN,ACTOR_BAD_SPAWN,ACTOR_BAD_SPAWN,ACTOR_BAD_RECEIVE,ACTOR_BAD_RECEIVE,"
+             "ACTOR_NO_PROCESS,ACTOR_BAD_NAME",)

@@ -398,6 +398,8 @@ end
 
 ------------------------------------------------------------------ async/await
 local async_threads = setmetatable({}, { __mode = "k" })
+local drives = nil   -- function(co) -> true when co is run by another scheduler (set_driver())
+local AWAIT = setmetatable({}, { __name = "await" })    -- what await() yields from a driven coroutine
 local tracebacks = setmetatable({}, { __mode = "k" }) -- promise -> traceback of its error
 
 local step
@@ -517,6 +519,12 @@ end
 function M.await(v)
   local co = co_running()
   if async_threads[co] == nil then
+    if drives ~= nil and drives(co) then
+      -- a coroutine run by another scheduler (hype.actor): it resumes us with ok, value
+      local ok, value = co_yield(AWAIT, v)
+      if ok then return value end
+      error(value, 0)
+    end
     error("await() called outside an async function (wrap the caller with async(fn))", 2)
   end
   local ok, value = co_yield(v)
@@ -524,9 +532,19 @@ function M.await(v)
   error(value, 0)
 end
 
---- true when called inside a coroutine started by async().
+--- set_driver(fn): fn(co) -> true when `co` is run by another scheduler (hype.actor's
+--- processes): inside it, await(v) yields (AWAIT, v) to that scheduler, which resumes it
+--- with (true, value) or (false, reason) once v settles.  Returns AWAIT.
+function M.set_driver(fn)
+  drives = fn
+  return AWAIT
+end
+M.AWAIT = AWAIT
+
+--- true when called inside a coroutine started by async() (or driven, see drive()).
 function M.in_async()
-  return async_threads[co_running()] ~= nil
+  local co = co_running()
+  return async_threads[co] ~= nil or (drives ~= nil and drives(co) == true)
 end
 
 ---------------------------------------------------------------------- timers
