@@ -264,6 +264,9 @@ local function request(pid, what, timeout, build, answer)
   end
   local m = receive(match, timeout_of(timeout))
   demonitor(ref)
+  if m ~= nil and m[1] ~= "DOWN" then  -- a server that replied then ended: drop its DOWN (demonitor's flush)
+    receive(function(d) return type(d) == "table" and d[1] == "DOWN" and d[2] == ref end, 0)
+  end
   if m == nil then
     -- a reply that raced the timeout is dropped now, a later one by actor.reply
     if receive(match, 0) == nil then abandoned[ref] = true end
