@@ -969,4 +969,16 @@ actor._internal = {
 }
 
 actor.REDUCTIONS = REDUCTIONS
+
+-- OTP-style behaviours, loaded on first use: lua/hype/actor/server.lua, supervisor.lua
+local behaviours = { server = "server", call = "server", cast = "server", reply = "server",
+  upgrade_server = "server", supervisor = "supervisor", which_children = "supervisor",
+  terminate_child = "supervisor", restart_child = "supervisor" }
+setmetatable(actor, { __index = function(t, k)
+  local sub = behaviours[k]
+  if sub == nil then return nil end
+  local m = require("hype.actor." .. sub)
+  for name, from in pairs(behaviours) do if from == sub then rawset(t, name, m[name]) end end
+  return m[k]
+end })
 return actor
