@@ -456,6 +456,11 @@ class Runtime:
         # event loop is installed, so the loop's coroutines take the watch hook too
         (self._watch_api,) = vm.execute(_WATCH_LUA, vm.register(None, self._watch_check),
                                         chunkname="=(hype watch)")
+        # library modules that require() loads from lua/hype/ by absolute path (the actor
+        # scheduler and its behaviours keep state the hook must not leave half-updated)
+        for rel in ("actor.lua", "actor/server.lua", "actor/supervisor.lua"):
+            vm.execute("local internal, name = ...; internal[name] = true",
+                       self._watch_api["internal"], "@" + os.path.join(lua_dir(), "hype", rel))
         # existing tables become globals when first named (the database opens then);
         # the same __index serves the sandbox's environment
         (self._globals_index,) = vm.execute(
