@@ -284,14 +284,13 @@ def describe(case: str, fig: dict[str, float] | str | None) -> str:
 
 
 def ratio(case: str, lua: dict[str, float] | str | None, erl: dict[str, float] | str | None) -> str:
-    """Lua relative to Erlang, as 'x Erlang' (> 1 is better for rates, worse for times)."""
+    """Lua relative to Erlang: 'rate 0.05x' (higher is better), 'time 10x' (lower is better)."""
     if not isinstance(lua, dict) or not isinstance(erl, dict):
         return ""
-    key = {"spawn": "time_ms", "pingpong": "msg_per_s", "ring": "hops_per_s", "latency": "p99_us",
-           "timer": "p99_ms", "preempt": "time_ms"}[case]
-    if not erl[key]:
-        return ""
-    return f"{lua[key] / erl[key]:.2f}x ({key})"
+    keys = {"spawn": [("time", "time_ms"), ("memory", "bytes_per_proc")], "pingpong": [("rate", "msg_per_s")],
+            "ring": [("rate", "hops_per_s")], "latency": [("p99", "p99_us")], "timer": [("p99", "p99_ms")],
+            "preempt": [("time", "time_ms")]}[case]
+    return ", ".join(f"{label} {lua[key] / erl[key]:.2f}x" for label, key in keys if erl.get(key))
 
 
 def main() -> None:
@@ -301,13 +300,21 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--backend", action="append", choices=("lupa", "ctypes"),
                     help="Lua back-end (repeatable; default both)")
+    ap.add_argument("--lua-library", help="libhypelua_lua54.so for the ctypes back-end "
+                    "(default: $HYPE_LUA_LIBRARY, else build/native/ of this checkout)")
     a = ap.parse_args()
     cases = a.case or list(CASES)
     backends = a.backend or ["lupa", "ctypes"]
-    if "ctypes" in backends and not os.environ.get("HYPE_LUA_LIBRARY"):
-        lib = REPO / "build" / "native" / "libhypelua_lua54.so"
-        if lib.exists():
-            os.environ["HYPE_LUA_LIBRARY"] = str(lib)
+    if a.lua_library:
+        os.environ["HYPE_LUA_LIBRARY"] = a.lua_library
+    elif not os.environ.get("HYPE_LUA_LIBRARY") and (REPO / "build" / "native" / "libhypelua_lua54.so").exists():
+        os.environ["HYPE_LUA_LIBRARY"] = str(REPO / "build" / "native" / "libhypelua_lua54.so")
+    unavailable = {}
+    for backend in backends:
+        try:
+            Runtime(":memory:", backend=backend).close()
+        except Exception as exc:  # e.g. no libhypelua_lua54.so: that column says so
+            unavailable[backend] = f"skipped ({type(exc).__name__}; see --lua-library)"
 
     erl_ok = shutil.which("erl") and shutil.which("erlc")
     tmp = tempfile.mkdtemp(prefix="bench_actors_")
@@ -331,7 +338,8 @@ def main() -> None:
             print(f"  {case:9} Erlang  {describe(case, erl)}", flush=True)
             for backend in backends:
                 try:
-                    lua: dict[str, float] | str | None = lua_case(backend, case, a.repeat, args)
+                    lua: dict[str, float] | str | None = unavailable.get(backend) or lua_case(
+                        backend, case, a.repeat, args)
                 except Exception as exc:  # a back-end missing, or the case failing: report it
                     lua = f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 rows.append(("", f"Lua {backend}", describe(case, lua), ratio(case, lua, erl)))
