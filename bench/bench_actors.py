@@ -20,7 +20,8 @@ Cases (only the public actor API: spawn, send, receive, self, sleep, exit):
 4. ``latency``: a busy process (``while true do end`` / ``loop() -> loop().``) next to a pinger
    timing ping -> pong round trips through an echo process; p50/p99 in µs.
 5. ``timer``: a busy process next to 1 ms sleeps (``actor.sleep(1)`` / ``receive after 1``);
-   lateness past 1 ms, p50/p99.
+   lateness past 1 ms, p50/p99.  BEAM rounds a 1 ms timeout up to the next millisecond tick,
+   so Erlang's figure has a floor of ~1 ms.
 6. ``preempt``: a compute loop (2e7 additions) inside an actor process vs the same loop in a
    plain coroutine in a Runtime that has no actors; ratio.  Erlang's time for the same loop is
    shown for orientation only.
@@ -256,8 +257,8 @@ def lua_case(backend: str, case: str, repeat: int, args: tuple[int, ...]) -> dic
 
 
 def fmt(v: float) -> str:
-    if v >= 1e5:
-        return f"{v / 1e6:.2f}M" if v >= 1e6 else f"{v / 1e3:.0f}K"
+    if v >= 1e4:
+        return f"{v / 1e6:.2f}M" if v >= 1e6 else f"{v / 1e3:.1f}K"
     return f"{v:.3g}" if v < 100 else f"{v:.0f}"
 
 
