@@ -118,7 +118,12 @@ local function reap(p)
   return p and p.status ~= "exited" and p or nil
 end
 
-local remote_send  -- set by a transport (send to a pid of another node): function(pid, msg)
+-- Set by a transport between schedulers (workers, OS processes): remote(kind, dest_pid, ...)
+-- carries a signal to a process of another node; see actor._internal.incoming for the kinds.
+local remote_send
+
+-- key of a remote pid in a links table (local links are keyed by their integer id)
+local function remote_key(pid) return "n" .. tostring(pid.node) .. "." .. tostring(pid.id) end
 
 local function lookup(dest)
   if getmetatable(dest) == Pid then
@@ -267,14 +272,14 @@ finish = function(p, reason)
         local q = procs[id]
         if q and q.links then q.links[p.pid.id] = nil; exit_signal(q, p.pid, reason) end
       elseif remote_send then                     -- a link to another node
-        remote_send(link, { "$exit", p.pid, reason, link = true })
+        remote_send("exit", link, p.pid, reason, true)
       end
     end
   end
   if p.monitored_by then
     for ref, watcher in pairs(p.monitored_by) do
       if getmetatable(watcher) == Pid then      -- a remote watcher
-        if remote_send then remote_send(watcher, { "DOWN", ref, p.pid, reason }) end
+        if remote_send then remote_send("msg", watcher, { "DOWN", ref, p.pid, reason }) end
       else
         if watcher.monitors then watcher.monitors[ref] = nil end
         deliver(watcher, { "DOWN", ref, p.pid, reason })
@@ -559,7 +564,7 @@ function actor.send(dest, msg)
   if t ~= "number" and t ~= "string" and t ~= "boolean" then copied = copy_message(msg) end
   if target == nil then
     if getmetatable(dest) == Pid and dest.node ~= nil and dest.node ~= actor.NODE and remote_send then
-      remote_send(dest, copied)
+      remote_send("msg", dest, copied)
     elseif type(dest) == "string" then
       fail("ACTOR_NO_PROCESS", "no process registered as " .. dest, "Check actor.whereis(name) first.")
     elseif getmetatable(dest) ~= Pid then
@@ -679,8 +684,8 @@ function actor.link(dest)
   if q == nil then
     if getmetatable(dest) == Pid and dest.node ~= nil and dest.node ~= actor.NODE and remote_send then
       p.links = p.links or {}
-      p.links["n" .. dest.node .. "." .. dest.id] = dest
-      remote_send(dest, { "$link", p.pid })
+      p.links[remote_key(dest)] = dest
+      remote_send("link", dest, p.pid)
       return true
     end
     exit_signal(p, dest, "noproc"); check_killed(p); return true
@@ -693,6 +698,10 @@ function actor.unlink(dest)
   local p, q = current(), lookup(dest)
   if q and q.links then q.links[p.pid.id] = nil end
   if q and p.links then p.links[q.pid.id] = nil end
+  if q == nil and getmetatable(dest) == Pid and dest.node ~= nil and dest.node ~= actor.NODE and p.links then
+    p.links[remote_key(dest)] = nil
+    if remote_send then remote_send("unlink", dest, p.pid) end
+  end
   return true
 end
 
@@ -711,7 +720,7 @@ function actor.monitor(dest)
     if getmetatable(dest) == Pid and dest.node ~= nil and dest.node ~= actor.NODE and remote_send then
       p.monitors = p.monitors or {}
       p.monitors[ref] = dest
-      remote_send(dest, { "$monitor", p.pid, ref })
+      remote_send("monitor", dest, p.pid, ref)
       return ref
     end
     deliver(p, { "DOWN", ref, dest, "noproc" })
@@ -728,7 +737,11 @@ function actor.demonitor(ref)
   local p = current()
   local q = p.monitors and p.monitors[ref]
   if q then
-    if getmetatable(q) ~= Pid and q.monitored_by then q.monitored_by[ref] = nil end
+    if getmetatable(q) ~= Pid then
+      if q.monitored_by then q.monitored_by[ref] = nil end
+    elseif remote_send then
+      remote_send("demonitor", q, p.pid, ref)
+    end
     p.monitors[ref] = nil
   end
   return true
@@ -741,7 +754,7 @@ function actor.exit(dest, reason)
   local q = lookup(dest)
   if q then exit_signal(q, p.pid, reason)
   elseif getmetatable(dest) == Pid and dest.node ~= nil and dest.node ~= actor.NODE and remote_send then
-    remote_send(dest, { "$exit", p.pid, reason })
+    remote_send("exit", dest, p.pid, reason, false)
   end
   check_killed(p)
   return true
@@ -965,6 +978,59 @@ actor._internal = {
   procs = procs, current = current, deliver = deliver, lookup = lookup, new_proc = new_proc,
   wake = wake, Pid = Pid, names = names,
   set_remote_send = function(fn) remote_send = fn end,
+  --- incoming(kind, dest, ...): a signal from another node for local process `dest` (a pid):
+  ---   "msg", dest, msg            a message (already a copy)
+  ---   "link", dest, from          link from remote `from` (dest gone: an exit "noproc" goes back)
+  ---   "unlink", dest, from
+  ---   "monitor", dest, from, ref  (dest gone: { "DOWN", ref, dest, "noproc" } goes back)
+  ---   "demonitor", dest, from, ref
+  ---   "exit", dest, from, reason, is_link
+  incoming = function(kind, dest, a, b, c)
+    local q = procs[dest.id]
+    if q and q.status == "exited" then q = nil end
+    if kind == "msg" then
+      if q then deliver(q, a) end
+    elseif kind == "link" then
+      if q then q.links = q.links or {}; q.links[remote_key(a)] = a
+      elseif remote_send then remote_send("exit", a, dest, "noproc", true) end
+    elseif kind == "unlink" then
+      if q and q.links then q.links[remote_key(a)] = nil end
+    elseif kind == "monitor" then
+      if q then q.monitored_by = q.monitored_by or {}; q.monitored_by[b] = a
+      elseif remote_send then remote_send("msg", a, { "DOWN", b, dest, "noproc" }) end
+    elseif kind == "demonitor" then
+      if q and q.monitored_by then q.monitored_by[b] = nil end
+    elseif kind == "exit" then
+      if q then
+        if c and q.links then q.links[remote_key(a)] = nil end
+        exit_signal(q, a, b)
+      end
+    end
+  end,
+  --- node_down(node): the link to `node` is gone: local processes linked to its processes
+  --- get exit signals, monitors of them DOWN messages, both with reason "noconnection"
+  node_down = function(node)
+    for _, q in pairs(procs) do
+      if q.links then
+        for key, l in pairs(q.links) do
+          if l ~= true and l.node == node then q.links[key] = nil; exit_signal(q, l, "noconnection") end
+        end
+      end
+      if q.monitors then
+        for ref, w in pairs(q.monitors) do
+          if getmetatable(w) == Pid and w.node == node then
+            q.monitors[ref] = nil
+            deliver(q, { "DOWN", ref, w, "noconnection" })
+          end
+        end
+      end
+      if q.monitored_by then
+        for ref, w in pairs(q.monitored_by) do
+          if getmetatable(w) == Pid and w.node == node then q.monitored_by[ref] = nil end
+        end
+      end
+    end
+  end,
   add_link = add_link,
 }
 
