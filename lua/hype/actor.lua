@@ -1032,6 +1032,15 @@ actor._internal = {
     end
   end,
   add_link = add_link,
+  --- with(p, fn, ...): call fn(...) as process p (a host process acting through the API)
+  with = function(p, fn, ...)
+    local saved = cur
+    cur = p
+    local r = table.pack(pcall(fn, ...))
+    cur = saved
+    if not r[1] then error(r[2], 0) end
+    return table.unpack(r, 2, r.n)
+  end,
 }
 
 actor.REDUCTIONS = REDUCTIONS

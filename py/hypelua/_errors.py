@@ -302,3 +302,12 @@ class TemplateError(LiveError):
 
     default_code = "TEMPLATE_SYNTAX"
     default_suggestion = "Check the {{ }} and {% %} tags near the line given."
+
+
+class ActorError(HypeError):
+    """An actor failure seen from Python (issue 11): ``code`` is the Lua side's
+    (``ACTOR_NO_PROCESS``, ``ACTOR_BAD_MESSAGE``, ``ACTOR_PROTOCOL``, ``ACTOR_CALL_TIMEOUT``,
+    ``ACTOR_CALL_FAILED``, ``ACTOR_BAD_SPAWN``...) or ``ACTOR_EXIT`` (a Python process
+    ended by an exit signal; ``details["reason"]``)."""
+
+    default_code = "ACTOR_ERROR"

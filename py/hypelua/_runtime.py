@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from typing import Any
 
+    from .actors import Actors
     from .storage import Database, PersistedFunction
 
 FN_TAG = "\0hype.function"
@@ -298,6 +299,7 @@ class Runtime:
         self._boot()
         # --- extension point: runtime features (require, event loop, ...) install here ---
         self.loop = self._install_loop()
+        self._actors: Actors | None = None
         modules = __import__("hypelua.modules").modules
         root = None if project_root is None else os.path.abspath(os.fspath(project_root))
         #: the project directory (``require`` base of non-file chunks, sandbox root); None: the working directory
@@ -395,6 +397,16 @@ class Runtime:
                 return
             self._fired = fired
         raise fired.with_traceback(None)
+
+    @property
+    def actors(self) -> Actors:
+        """The runtime's actor scheduler from Python (:class:`hypelua.actors.Actors`: spawn,
+        send, call Lua processes; ``spawn_python`` for Python processes).  Made on first use."""
+        if self._actors is None:
+            from .actors import Actors
+
+            self._actors = Actors(self)
+        return self._actors
 
     @property
     def database(self) -> Database:
