@@ -110,7 +110,9 @@ def test_nested_coroutines_inside_a_preempted_one(rt: Runtime) -> None:
           local _, y = coroutine.resume(inner, 10)
           local n = 0
           for i = 1, 3e6 do n = n + 1 end   -- long enough to be preempted
-          local _, z = P.resume(coroutine.create(function() return "deep" end))
+          local deep = coroutine.create(function() local k = 0 for _ = 1, 3e5 do k = k + 1 end return "deep" end)
+          local _, z = P.resume(deep)
+          while z == P.PREEMPTED do _, z = P.resume(deep) end
           return s, x, y, n, z
         end)
         local ok, a, b, c, d, e = P.resume(co)

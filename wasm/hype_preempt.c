@@ -292,6 +292,12 @@ static void push_frame(Slot *s, Frame *f) {
   f->hook = lua_gethook(f->co);
   f->mask = lua_gethookmask(f->co);
   f->count = lua_gethookcount(f->co);
+  if (f->hook == chook) {   /* inherited from the coroutine that created it: not its own */
+    Frame *up = s->top;
+    f->hook = up ? up->hook : NULL;
+    f->mask = up ? up->mask : 0;
+    f->count = up ? up->count : 0;
+  }
   f->countdown = f->count;
   f->up = s->top;
   s->top = f;
