@@ -166,8 +166,6 @@ return {
   raw = { pcall = pcall, xpcall = xpcall, resume = resume },
   -- whether a TIMEOUT/INTERRUPTED fired and the host has not reset it yet
   fired = function() return fired end,
-  -- a resume function (hype.preempt's) that lets a fired deadline through, like resume above
-  wrap_resume = function(raw) return function(co, ...) return finish(raw(co, ...)) end end,
 }
 """
 
@@ -176,15 +174,13 @@ local W = ...
 pcall, xpcall, coroutine.resume, coroutine.wrap = W.pcall, W.xpcall, W.resume, W.wrap
 debug.sethook, debug.gethook = W.sethook, W.gethook
 package.loaded["hype.watch"] = W
--- hype.preempt (C, preloaded by the back-end when built): its resume lets a fired
--- deadline through like coroutine.resume; not in the sandbox's package.loaded
+-- hype.preempt (C, preloaded by the back-end when built; not in the sandbox's
+-- package.loaded).  Its resume is the raw one (like W.raw.resume: the scheduler of
+-- hype.actor keeps its bookkeeping when a process fails with a fired TIMEOUT); the
+-- watch raises the fired error again in the next user code it reaches.
 local open = package.preload["hype.preempt"]
 package.preload["hype.preempt"] = nil
-if open ~= nil then
-  local P = open("hype.preempt")
-  P.resume = W.wrap_resume(P.resume)
-  package.loaded["hype.preempt"] = P
-end
+if open ~= nil then package.loaded["hype.preempt"] = open("hype.preempt") end
 """
 
 
