@@ -1,6 +1,14 @@
 """Preemption of Lua coroutines (issue 11 item 3): what each design costs, under lupa.
 
-    .venv/bin/python bench/bench_preempt.py
+    .venv/bin/python bench/bench_preempt.py            # the spike's designs (lupa) + the product module
+    .venv/bin/python bench/bench_preempt.py --product  # only the product module, hype.preempt
+
+``--product`` (and the last part of a full run) measures ``hype.preempt``
+(``wasm/hype_preempt.c``, built by ``wasm/build.sh native``) in a :class:`hypelua.Runtime`
+on both native back-ends, in "thread" mode (and "count" mode, the browser's, with
+``HYPE_PREEMPT_MODE=count`` in the environment): the same 2e7-iteration loop run to its
+end with ``preempt.resume`` in a loop vs. one plain ``coroutine.resume``; ratio of the
+medians of 5 alternating rounds.
 
 Builds two small C Lua modules from ``bench/preempt/`` with ``gcc`` against the Lua 5.4
 headers of lupa's sdist (``build/deps/lupa-*/third-party/lua54``, fetched by ``./build.sh``)
@@ -91,8 +99,44 @@ tick.stop()
 return c1 / c2, longest"""
 
 
+PRODUCT = WORK + """
+local P, plain = package.loaded["hype.preempt"], ...
+local co = coroutine.create(work)
+local t0, n = os.clock(), 0
+if plain then coroutine.resume(co) else
+  repeat P.resume(co); n = n + 1 until coroutine.status(co) == "dead"
+end
+return os.clock() - t0, n, P.mode"""
+
+
+def product(rounds: int = 5) -> None:
+    """hype.preempt in a Runtime on both native back-ends: preempt.resume vs coroutine.resume."""
+    import statistics
+
+    sys.path.insert(0, str(REPO / "py"))
+    from hypelua import Runtime
+
+    for backend in ("lupa", "ctypes"):
+        with Runtime(":memory:", backend=backend) as rt:
+            if rt.execute('return package.loaded["hype.preempt"] == nil')[0]:
+                print(f"{backend}: hype.preempt not available (run wasm/build.sh native)")
+                continue
+            base, pre, slices, mode = [], [], 0, ""
+            for _ in range(rounds):
+                base.append(rt.execute(PRODUCT, True)[0])
+                t, slices, mode = rt.execute(PRODUCT, False)
+                pre.append(t)
+            print(f"hype.preempt ({mode} mode, 1 ms slices), {backend}: plain coroutine.resume "
+                  f"{statistics.median(base) * 1e3:.0f} ms, preempt.resume {statistics.median(pre) * 1e3:.0f} ms "
+                  f"({slices} slices): {statistics.median(pre) / statistics.median(base):.2f}x")
+
+
 def main() -> None:
     import statistics
+
+    if "--product" in sys.argv[1:]:
+        product()
+        return
 
     import lupa.lua54 as lua54
 
@@ -122,6 +166,7 @@ def main() -> None:
         fair, longest = rt.execute(FAIRNESS, libs["timer_hook"])
         print(f"timer-armed hook, two busy processes for 0.5 s: share ratio {fair:.2f}, "
               f"longest slice {longest * 1e3:.1f} ms")
+    product()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@
 #                                          (same release as the native lupa)
 #   build/deps/emscripten/...              emscripten 3.1.6 libc headers (Debian)
 #   build/native/libhypelua_lua54.so       gcc build, for native ctypes tests
+#   build/native/hype_preempt_lupa.so      hype.preempt for the lupa back-end (lupa's Lua
+#                                          symbols left undefined; loaded with package.loadlib)
 #   build/wasm/libhypelua_lua54.so         Pyodide side module (wasm32)
 #   build/wheels/hypelua_lua54-5.4.8-cp314-cp314-pyodide_2026_0_wasm32.whl
 #
@@ -69,10 +71,16 @@ build_native() {
   log "native: $CC -> $out/libhypelua_lua54.so"
   "$CC" -O2 -fPIC -shared -std=gnu99 -Wall -Wextra -Wno-unused-parameter \
     -DLUA_USE_POSIX -DMAKE_LIB -I"$LUA_SRC" -I"$HERE" \
-    -Wl,-Bsymbolic \
+    -Wl,-Bsymbolic -pthread \
     -o "$out/libhypelua_lua54.so.tmp" \
-    "$LUA_SRC/onelua.c" "$HERE/hypelua_lua.c" -lm
+    "$LUA_SRC/onelua.c" "$HERE/hypelua_lua.c" "$HERE/hype_preempt.c" -lm
   mv "$out/libhypelua_lua54.so.tmp" "$out/libhypelua_lua54.so"
+  # -z nodelete: its ticker thread outlives the Lua states that loaded it
+  log "native: $CC -> $out/hype_preempt_lupa.so"
+  "$CC" -O2 -fPIC -shared -std=gnu99 -Wall -Wextra -Wno-unused-parameter -pthread \
+    -I"$LUA_SRC" -Wl,-z,nodelete \
+    -o "$out/hype_preempt_lupa.so.tmp" "$HERE/hype_preempt.c"
+  mv "$out/hype_preempt_lupa.so.tmp" "$out/hype_preempt_lupa.so"
 }
 
 WASM_FLAGS=(-target wasm32-emscripten -mcpu=mvp -mmutable-globals -msign-ext -mbulk-memory
@@ -89,13 +97,14 @@ build_wasm() {
             -D__EMSCRIPTEN__ -I"$LUA_SRC" -I"$HERE")
   log "wasm: compiling onelua.c (+ time64 prelude)"
   "${cc[@]}" -DMAKE_LIB -include "$HERE/time64_prelude.h" -c "$LUA_SRC/onelua.c" -o "$obj/onelua.o"
-  log "wasm: compiling hypelua_lua.c, time_shim.c"
+  log "wasm: compiling hypelua_lua.c, hype_preempt.c, time_shim.c"
   "${cc[@]}" -include "$HERE/time64_prelude.h" -c "$HERE/hypelua_lua.c" -o "$obj/hypelua_lua.o"
+  "${cc[@]}" -include "$HERE/time64_prelude.h" -c "$HERE/hype_preempt.c" -o "$obj/hype_preempt.o"
   "${cc[@]}" -c "$HERE/time_shim.c" -o "$obj/time_shim.o"
   log "wasm: linking side module"
   "$PYTHON" -m ziglang wasm-ld -shared --experimental-pic --export-dynamic --no-entry --strip-debug \
     --unresolved-symbols=import-dynamic \
-    -o "$out/libhypelua_lua54.so.tmp" "$obj/onelua.o" "$obj/hypelua_lua.o" "$obj/time_shim.o"
+    -o "$out/libhypelua_lua54.so.tmp" "$obj/onelua.o" "$obj/hypelua_lua.o" "$obj/hype_preempt.o" "$obj/time_shim.o"
   mv "$out/libhypelua_lua54.so.tmp" "$out/libhypelua_lua54.so"
   log "wasm: packaging wheel"
   "$PYTHON" "$HERE/make_wheel.py" --so "$out/libhypelua_lua54.so" --version "$LUA_VERSION" \

@@ -588,9 +588,18 @@ static int op_resume(lua_State *L) {
 
 const char *hl_version(void) { return LUA_RELEASE; }
 
+int luaopen_hype_preempt(lua_State *L);  /* hype_preempt.c */
+
 static int op_open(lua_State *L) {
   int libs = (int)(intptr_t)lua_touserdata(L, 1);
-  if (libs) luaL_openlibs(L);
+  if (libs) {
+    luaL_openlibs(L);
+    /* hype.preempt: preloaded; the runtime puts it in package.loaded */
+    luaL_getsubtable(L, LUA_REGISTRYINDEX, LUA_PRELOAD_TABLE);
+    lua_pushcfunction(L, luaopen_hype_preempt);
+    lua_setfield(L, -2, "hype.preempt");
+    lua_pop(L, 1);
+  }
   luaL_newmetatable(L, PYFN_MT);
   lua_pushcfunction(L, pyfn_gc);
   lua_setfield(L, -2, "__gc");

@@ -175,6 +175,13 @@ local W = ...
 pcall, xpcall, coroutine.resume, coroutine.wrap = W.pcall, W.xpcall, W.resume, W.wrap
 debug.sethook, debug.gethook = W.sethook, W.gethook
 package.loaded["hype.watch"] = W
+-- hype.preempt (C, preloaded by the back-end when built; not in the sandbox's
+-- package.loaded).  Its resume is the raw one (like W.raw.resume: the scheduler of
+-- hype.actor keeps its bookkeeping when a process fails with a fired TIMEOUT); the
+-- watch raises the fired error again in the next user code it reaches.
+local open = package.preload["hype.preempt"]
+package.preload["hype.preempt"] = nil
+if open ~= nil then package.loaded["hype.preempt"] = open("hype.preempt") end
 """
 
 

@@ -66,6 +66,27 @@ def test_os_time_64bit() -> None:
     vm.close()
 
 
+def test_preempt_count_mode() -> dict[str, int]:
+    # hype.preempt in the browser: "count" mode (no threads), preloaded by hl_new
+    vm = _vm()
+    try:
+        mode, slices, result, values = vm.execute("""
+            local P = package.preload["hype.preempt"]("hype.preempt")
+            P.set_slice(500)
+            local co = coroutine.create(function(a) local s = 0 for i = 1, 2e6 do s = s + i end return s + a end)
+            local n, ok, v = 0, P.resume(co, 1)
+            while v == P.PREEMPTED do n = n + 1; ok, v = P.resume(co) end
+            local y = coroutine.create(function() coroutine.yield(1, 2) end)
+            local _, a, b = P.resume(y)
+            return P.mode, n, v, a + b
+        """)
+    finally:
+        vm.close()
+    assert (mode, result, values) == ("count", 2_000_000 * 2_000_001 // 2 + 1, 3)
+    assert slices >= 1
+    return {"slices": slices}
+
+
 def _make(name: str, factory: bool) -> None:
     def test() -> None:
         if factory:

@@ -36,7 +36,7 @@ def _names() -> list[str]:
         import conformance_checks as checks
     finally:
         sys.path.pop(0)
-    names = ["test_platform", "test_os_time_64bit"]
+    names = ["test_platform", "test_os_time_64bit", "test_preempt_count_mode"]
     names += ["test_" + n[len("check_"):] for n in checks.CHECKS_VM + checks.CHECKS_NEW_VM]
     return names
 

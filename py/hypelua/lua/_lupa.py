@@ -10,6 +10,8 @@ original exception is re-raised.
 
 from __future__ import annotations
 
+import ctypes
+import os
 import weakref
 from collections.abc import Callable
 
@@ -105,6 +107,46 @@ return pcall_, ptr, resume_, wrap, load_, dump, newco, type, release, thread_id,
 """
 
 
+#: the ``hype.preempt`` C module built for lupa's Lua (``wasm/build.sh native``)
+PREEMPT_LIBRARY = "hype_preempt_lupa.so"
+_promoted: list[bool] = []
+
+
+def find_preempt_library() -> str | None:
+    """Locate ``hype_preempt_lupa.so``, or None (then ``hype.preempt`` is absent under lupa).
+
+    Order, as for the ctypes back-end's library: ``$HYPE_PREEMPT_LIBRARY`` ->
+    a copy next to this module (a packaged build) -> ``<repo>/build/native/``.
+    """
+    path = os.environ.get("HYPE_PREEMPT_LIBRARY")
+    if path:
+        return path if os.path.exists(path) else None
+    here = os.path.dirname(os.path.abspath(__file__))
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(here)))
+    for path in (os.path.join(here, PREEMPT_LIBRARY), os.path.join(repo, "build", "native", PREEMPT_LIBRARY)):
+        if os.path.exists(path):
+            return path
+    return None
+
+
+def _promote_lupa() -> bool:
+    """Make lupa's Lua C API global, so ``package.loadlib`` binds C modules to the Lua lupa runs."""
+    if not _promoted:
+        try:
+            ctypes.CDLL(_lupa.__file__, mode=ctypes.RTLD_GLOBAL | getattr(os, "RTLD_NOLOAD", 4))
+            _promoted.append(True)
+        except OSError:
+            _promoted.append(False)
+    return _promoted[0]
+
+
+_PRELOAD_PREEMPT = b"""
+local path = ...
+local open = package.loadlib(path, "luaopen_hype_preempt")
+if open then package.preload["hype.preempt"] = open end
+"""
+
+
 def _release_thread(vm_ref: weakref.ref[LupaVM], tid: int) -> None:
     vm = vm_ref()
     if vm is not None and vm._rt is not None:
@@ -135,6 +177,10 @@ class LupaVM(LuaVM):
         # lupa's `python` library (python.none, as_attrgetter, ...) reaches every Python
         # object; the plain-data contract has no use for it (the ctypes back-end has none)
         self._rt.execute(b"python = nil package.loaded.python = nil")
+        # hype.preempt (C): preloaded like the ctypes back-end's; nothing when it is not built
+        preempt = find_preempt_library() if open_libs else None
+        if preempt is not None and _promote_lupa():
+            self._rt.execute(_PRELOAD_PREEMPT, os.fsencode(preempt))
         if not open_libs:  # lupa always opens them: remove every global instead
             self._rt.execute(b"local G = _G for k in next, G do G[k] = nil end")
         self._pending: dict[str, BaseException] = {}
