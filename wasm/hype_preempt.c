@@ -5,6 +5,8 @@
 **   preempt.mode            "thread" (native) or "count" (wasm; HYPE_PREEMPT_MODE=count natively)
 **   preempt.PREEMPTED       a light userdata sentinel
 **   preempt.set_slice(us)   the time slice of this Lua state, in microseconds (default 1000)
+**   preempt.set_internal(t) chunk names (t[name] = true) where the hook never yields: the
+**                           runtime's own Lua (the actor scheduler), left whole
 **   preempt.resume(co, ...) coroutine.resume(co, ...), except that a coroutine running longer
 **                           than one slice without yielding is yielded from a C count hook
 **                           (lua_yield(L, 0)) and preempt.resume returns true, PREEMPTED
@@ -70,6 +72,21 @@ typedef struct Slot {
 } Slot;
 
 static char PREEMPTED;     /* its address is the sentinel */
+static char INTERNAL;      /* registry key: the set of the runtime's own chunk names */
+
+/* true when the running function belongs to the runtime's own Lua (a chunk named in the
+** table given to preempt.set_internal): a yield there could leave the scheduler's state
+** half-updated (a message queued but the receiver not woken), so the hook waits for the
+** next instruction in user code */
+static int in_internal(lua_State *L, lua_Debug *ar) {
+  int r;
+  if (!lua_getinfo(L, "S", ar) || ar->source == NULL) return 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &INTERNAL) != LUA_TTABLE) { lua_pop(L, 1); return 0; }
+  lua_getfield(L, -1, ar->source);
+  r = lua_toboolean(L, -1);
+  lua_pop(L, 2);
+  return r;
+}
 static int g_mode = -1;
 static HP_TLS Slot *tls_slot;
 
@@ -202,13 +219,14 @@ static void thook(lua_State *L, lua_Debug *ar) {
   Frame *f;
   lua_Hook prev = NULL;
   int call_prev = 0, yield = 0;
+  int internal = ar->event == LUA_HOOKCOUNT && in_internal(L, ar);
   pthread_mutex_lock(&mu);
   f = s ? s->top : NULL;
   if (f && f->co == L && f->armed) {
     prev = f->hook;
     if (ar->event != LUA_HOOKCOUNT) {
       call_prev = 1;                 /* an event of co's own hook (we armed with its mask) */
-    } else if (lua_isyieldable(L)) {
+    } else if (!internal && lua_isyieldable(L)) {
       restore_hook(L, f);
       f->armed = 0;
       f->preempted = yield = 1;
@@ -252,7 +270,7 @@ static void chook(lua_State *L, lua_Debug *ar) {
     f->countdown -= f->count < COUNT_STEP ? f->count : COUNT_STEP;
     if (f->countdown <= 0) { f->countdown += f->count; call_prev = 1; }
   }
-  if (now_us() - f->start >= f->slice && lua_isyieldable(L)) {
+  if (now_us() - f->start >= f->slice && lua_isyieldable(L) && !in_internal(L, ar)) {
     f->preempted = yield = 1;
     call_prev = (f->mask & LUA_MASKCOUNT) != 0;
   }
@@ -362,6 +380,14 @@ static int l_resume(lua_State *L) {
   return 2;
 }
 
+/* preempt.set_internal(t): t[chunkname] = true for the runtime's own chunks (see in_internal) */
+static int l_set_internal(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &INTERNAL);
+  return 0;
+}
+
 static int l_set_slice(lua_State *L) {
   int64_t *slice = (int64_t *)lua_touserdata(L, lua_upvalueindex(1));
   lua_Integer us = luaL_checkinteger(L, 1);
@@ -374,6 +400,7 @@ int luaopen_hype_preempt(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"resume", l_resume},
     {"set_slice", l_set_slice},
+    {"set_internal", l_set_internal},
     {NULL, NULL},
   };
   int64_t *slice;

@@ -322,7 +322,13 @@ local function after(p, ok, a, b)
     if watch and watch.fired and watch.fired() then host_error = host_error or a end
     return
   end
-  if a == BLOCK then p.status = "waiting"; return end
+  if a == BLOCK then
+    -- a message, an exit signal or the timeout came between the mailbox check and the
+    -- yield (the process was preempted there): it goes on at once
+    if b ~= p.bt or p.kill_reason ~= nil or p.timed_out ~= nil then make_runnable(p)
+    else p.status = "waiting" end
+    return
+  end
   if a == YIELD or a == PREEMPTED then
     p.status = "runnable"
     yt = yt + 1
@@ -392,8 +398,11 @@ run = function()
         cur = p
         local ok, a, b = resume(p.co)
         cur = nil
-        if ok and a == BLOCK then p.status = "waiting"
-        else used = after(p, ok, a, b) end
+        if ok and a == BLOCK and b == p.bt and p.kill_reason == nil and p.timed_out == nil then
+          p.status = "waiting"
+        else
+          used = after(p, ok, a, b)
+        end
       else
         used = step_slow(p)
       end
@@ -448,10 +457,12 @@ local function park(p, ms)
     if ms ~= nil then
       p.timer = setTimeout(function()
         p.timer = nil
-        if p.status == "waiting" then p.timed_out = true; make_runnable(p) end
+        if p.status == "exited" then return end
+        p.timed_out = true
+        if p.status == "waiting" then make_runnable(p) end
       end, ms)
     end
-    co_yield(BLOCK)
+    co_yield(BLOCK, p.bt)
     if p.timed_out then p.timed_out = nil; return false end
     return true
   end
@@ -620,7 +631,7 @@ function actor.receive(matcher, timeout)
         return m
       end
       if p.sched and co_running() == p.co then
-        co_yield(BLOCK)
+        co_yield(BLOCK, bt)
       else
         park(p, nil)
       end

@@ -181,7 +181,11 @@ package.loaded["hype.watch"] = W
 -- watch raises the fired error again in the next user code it reaches.
 local open = package.preload["hype.preempt"]
 package.preload["hype.preempt"] = nil
-if open ~= nil then package.loaded["hype.preempt"] = open("hype.preempt") end
+if open ~= nil then
+  local preempt = open("hype.preempt")
+  if preempt.set_internal then preempt.set_internal(W.internal) end  -- never yield inside the runtime's Lua
+  package.loaded["hype.preempt"] = preempt
+end
 """
 
 
