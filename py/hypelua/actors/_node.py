@@ -113,7 +113,8 @@ actor._spawn_remote = function(opts, fn, args)
     if name ~= "_ENV" then
       error(actor._typed("ACTOR_BAD_SPAWN",
         "a function spawned on another worker cannot capture upvalue '" .. name .. "'",
-        "pass it in args: spawn{ fn = function(" .. name .. ", ...) ... end, args = { " .. name .. " }, worker = ... }"), 3)
+        "pass it in args: spawn{ fn = function(" .. name .. ", ...) ... end, args = { " .. name
+          .. " }, worker = ... }"), 3)
     end
   end
   local ok, code = pcall(string.dump, fn)
@@ -125,7 +126,8 @@ actor._spawn_remote = function(opts, fn, args)
   local node = opts.worker
   if node == "new" then node = host_spawn_node() end
   if mtype(node) ~= "integer" and not (type(node) == "number" and node == math.floor(node)) then
-    error(actor._typed("ACTOR_BAD_SPAWN", "spawn's worker is \"new\" or a node number, not " .. tostring(opts.worker)), 3)
+    error(actor._typed("ACTOR_BAD_SPAWN",
+      "spawn's worker is \"new\" or a node number, not " .. tostring(opts.worker)), 3)
   end
   node = math.tointeger(node)
   if node == actor.NODE then
