@@ -509,7 +509,15 @@ function actor.spawn(spec, ...)
   end
   local parent = current()
   check_killed(parent)
-  if opts and opts.worker ~= nil and actor._spawn_remote then
+  if opts and opts.worker ~= nil then
+    -- another scheduler (a worker, an OS process): the host's transport (hypelua.actors._node)
+    -- installs actor._spawn_remote, on first use through the "hype.actor.attach" hook
+    local attach = actor._spawn_remote == nil and package.loaded["hype.actor.attach"]
+    if type(attach) == "function" then attach() end
+    if actor._spawn_remote == nil then
+      fail("ACTOR_BAD_SPAWN", "spawn{ worker = ... }: this runtime has no transport to other schedulers",
+           "Spawn without `worker`, or run under a host that provides one (hype run, the browser worker).")
+    end
     return actor._spawn_remote(opts, fn, args)
   end
   -- the user-visible coroutine.create: it carries the runtime's deadline watch
@@ -846,7 +854,11 @@ function actor.processes()
                       memory = p.heap, links = links, monitors = mons, name = p.name,
                       kind = p.deliver_hook and "python" or (p.sched and "lua" or "main") }
   end
-  table.sort(out, function(a, b) return a.pid.id < b.pid.id end)
+  table.sort(out, function(a, b)   -- ids: integers, or strings (processes spawned from another node)
+    local x, y = a.pid.id, b.pid.id
+    if type(x) == type(y) then return x < y end
+    return type(x) == "number"
+  end)
   return out
 end
 
@@ -1043,6 +1055,17 @@ actor._internal = {
     end
   end,
   add_link = add_link,
+  remote_key = remote_key,
+  --- spawn_as(id, fn, args): a process of this scheduler under a given id (a spawn request
+  --- from another node, which chose the id in its own namespace: a string); returns its record
+  spawn_as = function(id, fn, args)
+    local p = { pid = setmetatable({ id = id }, Pid), co = coroutine.create(fn), status = "runnable",
+                budget = REDUCTIONS, reductions = 0, bh = 1, bt = 0, sched = true, args = args,
+                slow = args and true or nil }
+    procs[id] = p
+    make_runnable(p)
+    return p
+  end,
   --- with(p, fn, ...): call fn(...) as process p (a host process acting through the API)
   with = function(p, fn, ...)
     local saved = cur

@@ -484,6 +484,10 @@ class Runtime:
         for rel in ("actor.lua", "actor/server.lua", "actor/supervisor.lua"):
             vm.execute("local internal, name = ...; internal[name] = true",
                        self._watch_api["internal"], "@" + os.path.join(lua_dir(), "hype", rel))
+        # spawn{ worker = ... }: the first one attaches this scheduler to a transport between
+        # schedulers (OS processes natively, Web Workers in the browser: hypelua.actors._node)
+        vm.execute('package.loaded["hype.actor.attach"] = ...', vm.register(None, self._attach_actor_node),
+                   chunkname="=(hype boot)")
         # existing tables become globals when first named (the database opens then);
         # the same __index serves the sandbox's environment
         (self._globals_index,) = vm.execute(
@@ -526,6 +530,11 @@ class Runtime:
         }
         (storage_api,) = vm.execute(storage_src, storage_host, api, chunkname="@hype/storage.lua")
         vm.set_global("storage", storage_api)
+
+    def _attach_actor_node(self) -> None:
+        from .actors._node import attach_default
+
+        attach_default(self)
 
     def define_global(self, name: str) -> None:
         """Make the external table ``name`` a Lua global, if ``name`` is a free identifier."""

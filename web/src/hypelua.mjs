@@ -228,6 +228,79 @@ const SW_HELLO = "hype-sw-hello";
 /** Extra time before the watchdog replaces a worker that did not answer (ms). */
 const WATCHDOG_GRACE_MS = 2000;
 
+/**
+ * The hub of actor nodes (issue 11 item 7): node 0 is the page's worker; `spawn{ worker =
+ * "new" }` in any worker makes the hub start another hypelua worker (node n, its own
+ * Pyodide and scheduler, an in-memory-named database `<database>~node<n>`). Frames between
+ * schedulers (JSON text, see py/hypelua/actors/_node.py) are relayed here in arrival order;
+ * `terminate(n)` stops node n's worker and every other node hears `noconnection`.
+ */
+class ActorHub {
+  constructor(hype) {
+    this._hype = hype;
+    this._next = 1;
+    /** node number -> Worker (nodes other than 0) */
+    this._workers = new Map();
+  }
+
+  _alloc(k) { const out = []; for (let i = 0; i < k; i++) out.push(this._next++); return out; }
+
+  _worker(node) { return node === 0 ? this._hype._worker : this._workers.get(node); }
+
+  _post(node, msg) {
+    const w = this._worker(node);
+    if (w) w.postMessage(msg);
+    return Boolean(w);
+  }
+
+  /** a new (or restarted) node 0 worker gets spare node numbers */
+  _booted(node) { this._post(node, { type: "actorsSpares", nodes: this._alloc(4) }); }
+
+  _onMessage(from, msg) {
+    if (msg.type === "actors") {
+      if (!this._post(msg.to, { type: "actors", frame: msg.frame })) this._post(from, { type: "actorsDown", node: msg.to });
+      return;
+    }
+    let frame;
+    try { frame = JSON.parse(msg.frame); } catch { return; }
+    if (frame.t === "newnode" && Number.isInteger(frame.node)) {
+      this._start(frame.node);
+      this._post(from, { type: "actorsSpares", nodes: this._alloc(1) });
+    }
+  }
+
+  _start(node) {
+    const h = this._hype;
+    const w = new Worker(h.baseUrl + "worker.mjs", { type: "module", name: `hypelua:${h.database}:node${node}` });
+    this._workers.set(node, w);
+    w.addEventListener("message", (ev) => {
+      const m = ev.data;
+      if (!m || typeof m !== "object") return;
+      if (m.type === "actors" || m.type === "actorsControl") this._onMessage(node, m);
+      else if (m.type === "stdout") emitLines(h._stdout, m.text);
+      else if (m.type === "stderr" || m.type === "fatal") emitLines(h._stderr, m.text ?? m.error?.message);
+    });
+    w.addEventListener("error", (ev) => { ev.preventDefault?.(); this.terminate(node); });
+    w.postMessage({ type: "init", baseUrl: h.baseUrl, database: `${h.database}~node${node}`, registry: h._registry,
+                    sandbox: h.sandbox, actorNode: node });
+    this._booted(node);
+  }
+
+  /** the live node numbers (0: the page's worker) */
+  nodes() { return [0, ...this._workers.keys()]; }
+
+  /** Stop node `node`'s worker (not 0: use `hype` itself); links and monitors of its
+   * processes in the other nodes get `noconnection`. Returns false for an unknown node. */
+  terminate(node) {
+    const w = this._workers.get(node);
+    if (!w) return false;
+    this._workers.delete(node);
+    try { w.terminate(); } catch { /* gone */ }
+    for (const n of this.nodes()) this._post(n, { type: "actorsDown", node });
+    return true;
+  }
+}
+
 export class Hype {
   /** Use `Hype.load()`; the constructor is internal. */
   constructor(worker, opts) {
@@ -257,6 +330,8 @@ export class Hype {
     this._routing = null;
     /** open LiveView sessions in the worker: id -> WorkerTransport (`mountLive`) */
     this._liveTransports = new Map();
+    /** actor nodes in other workers (`spawn{ worker = "new" }`): `hype.actors.terminate(n)`, `nodes()` */
+    this.actors = new ActorHub(this);
     this._attach(worker);
   }
 
@@ -299,6 +374,8 @@ export class Hype {
     this._attach(worker);
     worker.postMessage({ type: "init", baseUrl: this.baseUrl, database: this.database, registry: this._registry,
                          sandbox: this.sandbox });
+    this.actors._booted(0);
+    for (const n of this.actors.nodes()) if (n !== 0) this.actors._post(n, { type: "actorsDown", node: 0 });
     if (this._app) {
       // the HTTP app lived in the old worker: load it again (queued until the new one is ready)
       const app = this._app;
@@ -337,6 +414,7 @@ export class Hype {
     });
     worker.postMessage({ type: "init", baseUrl, database, registry: options.registry ?? null,
                          sandbox: Boolean(options.sandbox) });
+    hype.actors._booted(0);
     await hype._ready;
     return hype;
   }
@@ -360,6 +438,10 @@ export class Hype {
         return;
       case "fatal":
         this._fail(HypeError.from(msg.error, "WORKER_ERROR"));
+        return;
+      case "actors":
+      case "actorsControl":
+        this.actors._onMessage(0, msg);
         return;
       case "live": { // a frame a LiveView in the worker pushed by itself
         const t = this._liveTransports.get(msg.id);

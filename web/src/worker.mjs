@@ -29,6 +29,8 @@ function errorObject(code, err, suggestion = "") {
 let host = null;
 let booting = null;
 let queue = Promise.resolve();
+/** frames from other workers' schedulers, in order */
+let actorsChain = Promise.resolve();
 /** ops the host answers synchronously (`WorkerHost.dispatch_sync`), from Python at boot */
 let syncOps = new Set();
 /** the host's two entry points, looked up once (each lookup is a trip through the FFI) */
@@ -48,7 +50,8 @@ from hypelua.browser import WorkerHost
 os.chdir(project_root)
 host = await WorkerHost.create(database=database, idb=idb, project_root=project_root,
                                project_sync=project_sync, registry=registry, sandbox=sandbox,
-                               live_post=live_post)
+                               live_post=live_post, actors_post=actors_post,
+                               actors_control=actors_control, actors_node=actors_node)
 `;
 
 /** The persisted project directory (IDBFS: one IndexedDB database named after the mount point). */
@@ -71,7 +74,7 @@ async function mountProject(pyodide) {
   return () => (chain = chain.then(() => syncfs(FS, false)));
 }
 
-async function boot({ baseUrl, database, registry, sandbox }) {
+async function boot({ baseUrl, database, registry, sandbox, actorNode }) {
   status("start");
   const idb = createIdbBridge(self.indexedDB);
   const idbOpen = idb.open(database).catch((e) => e); // overlap with Pyodide's boot
@@ -129,6 +132,10 @@ async function boot({ baseUrl, database, registry, sandbox }) {
   ns.set("sandbox", Boolean(sandbox));
   // frames a LiveView pushes by itself (handle_info, timers, pub/sub) -> the page's WorkerTransport
   ns.set("live_post", (id, frame) => self.postMessage({ type: "live", id: Number(id), frame: String(frame) }));
+  // actors across workers: frames to the page's hub (hype.actors in hypelua.mjs)
+  ns.set("actors_post", (to, frame) => self.postMessage({ type: "actors", to: Number(to), frame: String(frame) }));
+  ns.set("actors_control", (frame) => self.postMessage({ type: "actorsControl", frame: String(frame) }));
+  ns.set("actors_node", actorNode ?? 0);
   await pyodide.runPythonAsync(PY_BOOT_HOST, { globals: ns });
   host = ns.get("host");
   ns.destroy();
@@ -209,6 +216,22 @@ self.addEventListener("message", (ev) => {
       },
     );
     booting.catch(() => {});
+    return;
+  }
+  if (msg.type === "actors" || msg.type === "actorsDown" || msg.type === "actorsSpares") {
+    // not a serialised request: a process waiting in a `run` must hear from other workers;
+    // chained so frames keep their order while the worker boots
+    actorsChain = actorsChain.then(async () => {
+      await booting;
+      if (!host) return;
+      try {
+        if (msg.type === "actors") await host.actors_frame(msg.frame);
+        else if (msg.type === "actorsDown") await host.actors_down(msg.node);
+        else host.actors_spares(msg.nodes);
+      } catch (e) {
+        self.postMessage({ type: "stderr", text: `hypelua actors: ${e?.message ?? e}` });
+      }
+    });
     return;
   }
   if (msg.type === "call") {

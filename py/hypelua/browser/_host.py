@@ -261,7 +261,8 @@ class WorkerHost:
                      max_memory: int | None = None, project_root: str | None = None,
                      project_sync: Callable[[], Any] | None = None, http_get: HttpGet | None = None,
                      registry: str | None = None, sandbox: bool = False,
-                     live_post: LivePost | None = None) -> WorkerHost:
+                     live_post: LivePost | None = None, actors_post: Callable[..., Any] | None = None,
+                     actors_control: Callable[[str], Any] | None = None, actors_node: int = 0) -> WorkerHost:
         """Open the database (IndexedDB through ``idb``, else in memory) and start a Runtime.
 
         Args:
@@ -291,6 +292,11 @@ class WorkerHost:
                           sandbox=sandbox, project_root=project_root)
         project = ProjectFS(project_root, project_sync) if project_root is not None else None
         host = cls(runtime, output, project=project, http_get=http_get, registry=registry, live_post=live_post)
+        if actors_post is not None and actors_control is not None:
+            from ..actors._transports.worker import WorkerTransport
+
+            host.actors_transport = WorkerTransport(int(actors_node), actors_post, actors_control)
+            host._actors_bind()
         host._max_memory = max_memory
         return host
 
@@ -505,7 +511,51 @@ class WorkerHost:
         self._globals.clear()
         self.http.forget()  # the app lived in the old Lua state
         self._root_modules()
+        self._actors_bind()
         old.vm.close()
+
+    # ------------------------------------------------------------ actors across workers
+    #: the transport to the other workers' schedulers (issue 11 item 7), or None
+    actors_transport: Any = None
+
+    def _actors_bind(self) -> None:
+        """The runtime attaches its scheduler to the worker transport on first use."""
+        t = self.actors_transport
+        if t is not None:
+            self.runtime._actor_transport = lambda: t
+
+    def _actors_node(self) -> Any:
+        from ..actors._node import attach_default
+
+        return attach_default(self.runtime)
+
+    async def _actors_poke(self) -> None:
+        # Lua was entered from a page message: let the loop run the woken processes
+        import asyncio
+
+        loop = self.runtime.loop
+        loop._attach(asyncio.get_running_loop())
+        loop._schedule_soon()
+
+    async def actors_frame(self, text: Any) -> None:
+        """A frame from another worker (the page relays it; not a serialised request)."""
+        self._actors_node()
+        self.actors_transport.deliver(text if isinstance(text, (str, bytes)) else str(text))
+        await self._actors_poke()
+
+    async def actors_down(self, node: int) -> None:
+        """Worker ``node`` was terminated: links/monitors of its processes hear ``noconnection``."""
+        if getattr(self.runtime, "_actor_node", None) is None:  # nothing here knows that node
+            self.actors_transport._dead.add(int(node))
+            return
+        self.actors_transport.down(int(node))
+        await self._actors_poke()
+
+    def actors_spares(self, nodes: Any) -> None:
+        """Spare node numbers from the page (for ``spawn{ worker = "new" }``)."""
+        if hasattr(nodes, "to_py"):
+            nodes = nodes.to_py()
+        self.actors_transport.spares(list(nodes))
 
     # ------------------------------------------------------------ project files
     def _fs(self) -> ProjectFS:

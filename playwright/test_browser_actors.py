@@ -1,0 +1,99 @@
+"""Actors in the browser (issue 11 item 7): processes in the page's worker, and across
+workers (spawn{ worker = "new" } starts another hypelua worker; hype.actors relays frames)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from conftest import HypePage
+
+A = 'local actor = require("hype.actor")\n'
+
+
+def run(hp: HypePage, src: str, timeout: int = 60000) -> list:
+    return hp.call(f"hype.run(args[0], {{ timeout: {timeout} }})", A + src)
+
+
+def test_ring_and_ping_pong_in_the_page_worker(hype_page: HypePage) -> None:
+    assert run(hype_page, """
+        local N, nextp = 100, actor.self()
+        for i = 1, N do
+          local to = nextp
+          nextp = actor.spawn(function() while true do local m = actor.receive(); actor.send(to, m + 1) end end)
+        end
+        actor.send(nextp, 0)
+        local total = actor.receive(nil, 5000)
+        local pid = actor.spawn(function(p) actor.send(p, { "pong", actor.receive() }) end, actor.self())
+        actor.send(pid, "ping")
+        return total, actor.receive(nil, 5000)[2]
+    """) == [100, "ping"]
+
+
+def test_supervisor_restarts_a_child(hype_page: HypePage) -> None:
+    assert run(hype_page, """
+        local sup = actor.supervisor{ strategy = "one_for_one", intensity = 3, period = 5,
+          children = { { id = "w", start = function() return actor.spawn(function() actor.receive() end) end } } }
+        local first = actor.which_children(sup)[1].pid
+        actor.exit(first, "crash")
+        actor.sleep(50)
+        local second = actor.which_children(sup)[1].pid
+        return first ~= second and second ~= nil
+    """) == [True]
+
+
+def test_ping_pong_links_and_monitors_across_workers(hype_page: HypePage) -> None:
+    assert run(hype_page, """
+        actor.trap_exit(true)
+        local pid, ref = actor.spawn{ worker = "new", link = true, monitor = true, args = { actor.self() },
+          fn = function(parent)
+            local actor = require("hype.actor")
+            while true do
+              local m = actor.receive()
+              if m == "crash" then error("boom") end
+              actor.send(parent, { "pong", m, actor.NODE })
+            end
+          end }
+        local r = {}
+        for i = 1, 5 do actor.send(pid, i); r[i] = actor.receive(nil, 30000) end
+        actor.send(pid, "crash")
+        local e = actor.receive(function(m) return m[1] == "EXIT" end, 10000)
+        local d = actor.receive(function(m) return m[1] == "DOWN" end, 10000)
+        return r[5][2], r[5][3], e[2] == pid, tostring(e[3]):match("boom") ~= nil, d[2] == ref
+    """) == [5, 1, True, True, True]
+
+
+def test_a_terminated_worker_gives_noconnection(hype_page: HypePage) -> None:
+    (up, node) = hype_page.call("hype.run(args[0], { timeout: 60000 })", A + """
+        P = actor.spawn{ worker = "new", args = { actor.self() },
+          fn = function(p) local actor = require("hype.actor"); actor.send(p, "up"); actor.receive() end }
+        return actor.receive(nil, 30000), P.node
+    """)
+    assert up == "up"
+    # one process links, then the page terminates that worker mid-run
+    assert hype_page.call("""(async () => {
+        const r = hype.run(args[0], { timeout: 60000 });
+        await new Promise((res) => setTimeout(res, 300));
+        hype.actors.terminate(args[1]);
+        return await r;
+    })()""", A + """
+        actor.trap_exit(true)
+        actor.link(P)
+        local ref = actor.monitor(P)
+        local e = actor.receive(function(m) return m[1] == "EXIT" end, 20000)
+        local d = actor.receive(function(m) return m[1] == "DOWN" end, 20000)
+        return e[3], d[4], d[2] == ref
+    """, node) == ["noconnection", "noconnection", True]
+
+
+def test_busy_process_beside_a_timer(hype_page: HypePage) -> None:
+    if not hype_page.call("hype.compute('return package.loaded[\"hype.preempt\"] ~= nil')"):
+        pytest.skip("hype.preempt (the C preemption module) is not in this runtime yet")
+    assert run(hype_page, """
+        actor.spawn(function() while true do end end)
+        local t0 = require("hype.loop").now()
+        actor.sleep(1)
+        return require("hype.loop").now() - t0 < 50
+    """) == [True]
