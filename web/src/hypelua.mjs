@@ -257,6 +257,13 @@ export class Hype {
     this._routing = null;
     /** open LiveView sessions in the worker: id -> WorkerTransport (`mountLive`) */
     this._liveTransports = new Map();
+    /**
+     * hype.actor in the worker (issue 11). `processes()` resolves with the live processes,
+     * like Erlang's observer: [{pid: "<0.12.0>", status, mailbox, reductions, memory (bytes | null),
+     * links: ["<0.3.0>", ...], monitors (count), name, kind}]; [] while hype.actor was never required.
+     * Read-only; its reply also carries what processes printed since the last call (to stdout).
+     */
+    this.actors = Object.freeze({ processes: () => this._call("actor_processes", {}) });
     this._attach(worker);
   }
 
