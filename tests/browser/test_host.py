@@ -180,3 +180,25 @@ def test_tagged_values_and_migrate(host: WorkerHost) -> None:
     assert _call(host, "migrate", {"table": "P", "steps": {"x": "function() end"}})["error"]["code"] == "BAD_REQUEST"
     assert _call(host, "migrate", {"table": "P", "steps": {"3": "{}"}})["error"]["code"] == "NOT_A_FUNCTION"
     assert host.runtime.database.schema_version("P") == 2
+
+
+def test_actor_processes_op(host: WorkerHost) -> None:
+    # [] without loading hype.actor
+    assert json.loads(host.dispatch_sync("actor_processes", "{}"))["value"] == []
+    assert _call(host, "compute", {"code": 'return package.loaded["hype.actor"] == nil'})["value"] is True
+    code = """
+      local actor = require("hype.actor")
+      local a = actor.spawn(function() actor.receive(function(m) return m == "never" end) end)
+      actor.register("b", actor.spawn(function() actor.link(a); actor.receive() end))
+      actor.send(a, 1); actor.send(a, 2)
+      print("spawned")
+    """
+    assert _call(host, "run", {"code": code})["ok"]
+    reply = json.loads(host.dispatch_sync("actor_processes", "{}"))
+    rows = {r["name"] or r["pid"]: r for r in reply["value"]}
+    b = rows.pop("b")
+    assert [r["mailbox"] for r in rows.values() if r["kind"] == "lua"] == [2]
+    assert b["status"] == "waiting" and b["kind"] == "lua" and b["memory"] is None and b["monitors"] == 0
+    assert len(b["links"]) == 1 and b["links"][0] in {r["pid"] for r in rows.values()}
+    assert set(b) == {"pid", "status", "mailbox", "reductions", "memory", "links", "monitors", "name", "kind"}
+    assert b["pid"].startswith("<0.") and isinstance(b["reductions"], int)

@@ -13,6 +13,88 @@ print("Memory.calculate(5, 3) =", Memory.calculate(5, 3))
 return Memory.calculate(5, 3), _VERSION
 `;
 
+// The "Actors" example (issue 11): see the Processes panel while it runs.
+const ACTORS_EXAMPLE = `-- Actors (issue 11): Erlang-style processes in the worker. Watch the Processes panel.
+-- A supervisor with two gen_server workers and a process that crashes every second
+-- (restarted: a new pid each time), and a ping-pong pair, for ~10 s.
+-- The run returns at once and the processes live on in the worker: they wait on an
+-- unref'd timer (actor.sleep's timer would hold the run, and the worker answers one
+-- request at a time, so the panel could only look after they all ended).
+local actor = require("hype.actor")
+
+local naps = 0
+local function nap(ms)  -- actor.sleep(ms) on an unref'd timer
+  naps = naps + 1
+  local n = naps   -- (messages are copies: match a number, not a table)
+  actor.send_after(actor.self(), { "wake", n }, ms):unref()
+  actor.receive(function(m) return type(m) == "table" and m[1] == "wake" and m[2] == n end)
+end
+
+-- a gen_server worker counting the jobs cast to it
+local counter = actor.server{
+  init = function(name) return { name = name, jobs = 0 } end,
+  handle_cast = function(job, s) s.jobs = s.jobs + job; return "noreply", s end,
+  handle_call = function(req, from, s) return "reply", s.jobs, s end,
+}
+
+-- crashes on its first message; its supervisor restarts it
+local function crasher()
+  actor.register("crasher", actor.self())
+  local msg = actor.receive()
+  error("crasher: got " .. tostring(msg) .. ", crashing on purpose")
+end
+
+local sup = actor.supervisor{
+  strategy = "one_for_one", intensity = 30, period = 10,
+  children = {
+    { id = "worker_a", start = { counter, "start_link", "a" } },
+    { id = "worker_b", start = { counter, "start_link", "b" } },
+    { id = "crasher", start = { fn = crasher } },
+  },
+}
+local sup_pid = assert(sup:start())
+actor.register("sup", sup_pid)
+
+-- ping-pong: a rally of n hits each time it is served
+local function player(name)
+  actor.register(name, actor.self())
+  while true do
+    local m = actor.receive()
+    if m == "stop" then return end
+    local _, from, n = m[1], m[2], m[3]
+    if n > 0 then actor.send(from, { "ball", actor.self(), n - 1 }) end
+  end
+end
+local ping = actor.spawn(player, "ping")
+local pong = actor.spawn(function()
+  actor.link(ping)
+  player("pong")
+end)
+
+actor.spawn(function()
+  actor.register("clock", actor.self())
+  for tick = 1, 10 do
+    nap(1000)
+    actor.send(ping, { "ball", pong, 2000 })
+    for _, c in ipairs(actor.which_children(sup_pid)) do
+      if c.id ~= "crasher" and c.pid then actor.cast(c.pid, tick) end
+    end
+    local old = actor.whereis("crasher")
+    if old then actor.send(old, "boom") end
+    nap(50)
+    print(("tick %2d: crasher %s -> %s, worker_a did %d jobs"):format(tick, tostring(old),
+      tostring(actor.whereis("crasher")), actor.call(actor.which_children(sup_pid)[1].pid, "jobs")))
+  end
+  actor.exit(sup_pid, "kill")   -- its children are linked to it: they go too
+  actor.send(ping, "stop")
+  actor.send(pong, "stop")
+  print("done: stopped the supervisor and the ping-pong pair")
+end)
+
+print("started: supervisor " .. tostring(sup_pid) .. ", ping " .. tostring(ping) .. ", pong " .. tostring(pong))
+
+`;
+
 const $ = (sel) => document.querySelector(sel);
 const code = $("#code");
 const gutter = $("#gutter");
@@ -182,6 +264,7 @@ async function runCode() {
     busy = false;
     runBtn.disabled = false;
   }
+  await refreshProcesses();
   await refreshTables();
 }
 runBtn.addEventListener("click", runCode);
@@ -456,6 +539,110 @@ $("#http-form").addEventListener("submit", async (ev) => {
     sendBtn.disabled = false;
   }
 });
+
+// ---------- examples ----------
+const EXAMPLES = { memory: EXAMPLE, actors: ACTORS_EXAMPLE, http: HTTP_EXAMPLE };
+$("#examples").addEventListener("change", (ev) => {
+  const text = EXAMPLES[ev.target.value];
+  if (text !== undefined) {
+    code.value = text;
+    updateGutter();
+    localStorage.setItem("hypelua.playground.code", code.value);
+  }
+  ev.target.value = "";
+});
+
+// ---------- processes (hype.actor, like Erlang's observer) ----------
+const procPanel = $("#processes");
+const procBody = $("#proc-body");
+const procCount = $("#proc-count");
+let procRows = [];
+let procSort = { key: "pid", desc: false };
+let procSelected = null;   // pid string of the selected row
+let procInFlight = false;
+
+function pidNumber(pid) {
+  const m = /^<(\d+)\.(\d+)\.(\d+)>$/.exec(pid ?? "");
+  return m ? Number(m[1]) * 1e9 + Number(m[2]) : 0;
+}
+function fmtBytes(n) {
+  if (n == null) return "—";
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MB`;
+}
+function renderProcesses() {
+  procCount.textContent = procRows.length ? `(${procRows.length})` : "";
+  for (const th of document.querySelectorAll("#proc-table th")) {
+    th.classList.toggle("sorted", th.dataset.key === procSort.key);
+    th.classList.toggle("asc", th.dataset.key === procSort.key && !procSort.desc);
+  }
+  if (!procRows.length) {
+    const tr = el("tr", "empty");
+    const td = el("td", "muted", "no processes");
+    td.colSpan = 7;
+    tr.appendChild(td);
+    procBody.replaceChildren(tr);
+    return;
+  }
+  const { key, desc } = procSort;
+  const val = (r) => (key === "pid" ? pidNumber(r.pid) : key === "links" ? r.links.length : r[key] ?? "");
+  const rows = [...procRows].sort((a, b) => {
+    const x = val(a), y = val(b);
+    const c = typeof x === "number" && typeof y === "number" ? x - y : String(x).localeCompare(String(y));
+    return (desc ? -c : c) || pidNumber(a.pid) - pidNumber(b.pid);
+  });
+  const selected = procRows.find((r) => r.pid === procSelected);
+  if (!selected) procSelected = null;
+  const linked = new Set(selected ? selected.links : []);
+  procBody.replaceChildren(...rows.map((r) => {
+    const tr = el("tr");
+    tr.dataset.pid = r.pid;
+    if (r.pid === procSelected) tr.classList.add("selected");
+    else if (linked.has(r.pid)) tr.classList.add("linked");
+    tr.appendChild(el("td", "pid", r.pid));
+    tr.appendChild(el("td", "name", r.name ?? ""));
+    tr.appendChild(el("td", `status status-${r.status}`, r.status));
+    tr.appendChild(el("td", "num mailbox", String(r.mailbox)));
+    tr.appendChild(el("td", "num reductions", String(r.reductions)));
+    tr.appendChild(el("td", "num memory", fmtBytes(r.memory)));
+    tr.appendChild(el("td", "links", r.links.join(" ")));
+    tr.title = `${r.kind ?? ""} process · ${r.monitors} monitor(s)`;
+    tr.addEventListener("click", () => {
+      procSelected = procSelected === r.pid ? null : r.pid;
+      renderProcesses();
+    });
+    return tr;
+  }));
+}
+for (const th of document.querySelectorAll("#proc-table th")) {
+  th.addEventListener("click", () => {
+    const k = th.dataset.key;
+    // numbers sort largest first on the first click
+    procSort = procSort.key === k ? { key: k, desc: !procSort.desc }
+      : { key: k, desc: ["mailbox", "reductions", "memory", "links"].includes(k) };
+    renderProcesses();
+  });
+}
+async function refreshProcesses() {
+  // (the worker answers one request at a time: no polling behind a run or another poll)
+  if (!hype || procInFlight) return;
+  procInFlight = true;
+  try {
+    procRows = await hype.actors.processes();
+  } catch (e) {
+    procRows = [];
+    procCount.textContent = `(${e.code ?? "error"})`;
+    return;
+  } finally {
+    procInFlight = false;
+  }
+  renderProcesses();
+}
+setInterval(() => {
+  if (procPanel.open && !busy && document.visibilityState === "visible") refreshProcesses();
+}, 500);
+procPanel.addEventListener("toggle", () => { if (procPanel.open) refreshProcesses(); });
 
 // ---------- boot ----------
 const bootStart = performance.now();

@@ -289,6 +289,9 @@ class ActorHub {
   /** the live node numbers (0: the page's worker) */
   nodes() { return [0, ...this._workers.keys()]; }
 
+  /** the live processes of the page's worker (node 0); see `Hype.actors` */
+  processes() { return this._hype._call("actor_processes", {}); }
+
   /** Stop node `node`'s worker (not 0: use `hype` itself); links and monitors of its
    * processes in the other nodes get `noconnection`. Returns false for an unknown node. */
   terminate(node) {
@@ -330,7 +333,14 @@ export class Hype {
     this._routing = null;
     /** open LiveView sessions in the worker: id -> WorkerTransport (`mountLive`) */
     this._liveTransports = new Map();
-    /** actor nodes in other workers (`spawn{ worker = "new" }`): `hype.actors.terminate(n)`, `nodes()` */
+    /**
+     * hype.actor in the worker (issue 11): an ActorHub relaying between actor nodes in other
+     * workers (`spawn{ worker = "new" }`: `terminate(n)`, `nodes()`), and `processes()`, which
+     * resolves with the live processes of the page's worker, like Erlang's observer:
+     * [{pid: "<0.12.0>", status, mailbox, reductions, memory (bytes | null),
+     * links: ["<0.3.0>", ...], monitors (count), name, kind}]; [] while hype.actor was never
+     * required.  Read-only; its reply also carries what processes printed since the last call.
+     */
     this.actors = new ActorHub(this);
     this._attach(worker);
   }

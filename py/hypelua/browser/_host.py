@@ -88,7 +88,7 @@ from ._project import ProjectFS
 
 #: ops that write nothing: answered by :meth:`WorkerHost.dispatch_sync` without awaiting
 READ_ONLY_OPS = frozenset({"queryTable", "explain", "indexes", "stats", "tables", "info", "readFile",
-                           "listFiles"})
+                           "listFiles", "actor_processes"})
 #: ops after which the project directory is written back to persistent storage
 FILE_OPS = frozenset({"run", "compute", "runFile", "writeFile", "removeFile", "install", "runTests"})
 #: ops taking the request's binary payload (keyword ``payload``) and leaving one for :meth:`WorkerHost.take_payload`
@@ -97,6 +97,21 @@ BINARY_OPS = frozenset({"httpFetch"})
 DEFAULT_TIMEOUT_MS = 10_000
 #: default per-test timeout of ``runTests`` (ms)
 DEFAULT_TEST_TIMEOUT_MS = 5_000
+
+#: ``actor_processes``: hype.actor.processes() as plain data, without loading hype.actor
+_ACTOR_PROCESSES = """
+local A = package.loaded["hype.actor"]
+if type(A) ~= "table" or type(A.processes) ~= "function" then return nil end
+local out = {}
+for i, p in ipairs(A.processes()) do
+  local links = {}
+  for j, l in ipairs(p.links or {}) do links[j] = tostring(l) end
+  out[i] = { pid = tostring(p.pid), status = p.status, mailbox = p.mailbox, reductions = p.reductions,
+             memory = p.memory, links = links, monitors = p.monitors,
+             name = p.name ~= nil and tostring(p.name) or nil, kind = p.kind }
+end
+return out
+"""
 
 _CLEAR_TIMERS = """
 local L = package.loaded["hype.loop"]
@@ -237,6 +252,7 @@ class WorkerHost:
             "migrate": self._migrate,
             "stats": self._stats,
             "compact": self._compact,
+            "actor_processes": self._actor_processes,
         }
         #: the Lua HTTP app answering ``hype.fetch`` (``httpLoad``/``httpFetch``/``httpUnload``)
         self.http = HttpOps(self)
@@ -431,7 +447,8 @@ class WorkerHost:
         """
         if op not in READ_ONLY_OPS:
             return None
-        self._output.clear()
+        if op != "actor_processes":
+            self._output.clear()
         try:
             args_json = _request_text(args_json)
             self._request = args_json
@@ -445,7 +462,13 @@ class WorkerHost:
             reply: dict[str, Any] = {"ok": True, "value": value if type(value) is RawJSON else to_jsonable(value)}
         except Exception as exc:
             reply = self._error_reply(exc)
-        return self._finish(reply)
+        try:
+            return self._finish(reply)
+        finally:
+            if op == "actor_processes":
+                # it carries what processes printed since the last request (they run on
+                # timers between requests): delivered once
+                self._output.clear()
 
     # ------------------------------------------------------------------ ops
     def _code(self, code: Any) -> str:
@@ -791,6 +814,26 @@ class WorkerHost:
 
     def _stats(self) -> dict[str, Any]:
         return self._db.stats()
+
+    # -------------------------------------------------------- actors (issue 11)
+    def _actor_processes(self) -> list[dict[str, Any]]:
+        """``hype.actor.processes()`` as JSON-able rows: pid and links as ``"<0.12.0>"`` strings,
+        status, mailbox (length), reductions, memory (bytes or None), monitors (count), name, kind.
+        [] when hype.actor was never required (it is not loaded for this)."""
+        (rows,) = self.runtime.vm.execute(_ACTOR_PROCESSES, chunkname="=(hype actor_processes)")[:1] or (None,)
+        if not isinstance(rows, (list, dict)) or not rows:
+            return []
+        rows = rows if isinstance(rows, list) else [rows[k] for k in sorted(rows)]
+        out = []
+        for r in rows:
+            links = r.get("links")
+            out.append({
+                "pid": r.get("pid"), "status": r.get("status"), "mailbox": r.get("mailbox", 0),
+                "reductions": r.get("reductions", 0), "memory": r.get("memory"),
+                "links": list(links) if isinstance(links, list) else [],
+                "monitors": r.get("monitors", 0), "name": r.get("name"), "kind": r.get("kind"),
+            })
+        return out
 
     async def _compact(self) -> dict[str, int]:
         compact = getattr(self._db.backend, "compact", None)
