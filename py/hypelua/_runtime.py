@@ -845,7 +845,12 @@ class Runtime:
         self.define_global(name)
 
     def close(self) -> None:
-        """Commit, close the database and the Lua VM."""
+        """Commit, close the database and the Lua VM (and the actor node's other schedulers,
+        if ``spawn{ worker = ... }`` started any)."""
+        node = getattr(self, "_actor_node", None)
+        if node is not None:
+            self._actor_node = None
+            node.close()
         try:
             if self._database is not None:
                 self._database.close()
