@@ -458,7 +458,7 @@ class Runtime:
                                         chunkname="=(hype watch)")
         # library modules that require() loads from lua/hype/ by absolute path (the actor
         # scheduler and its behaviours keep state the hook must not leave half-updated)
-        for rel in ("actor.lua", "actor/server.lua", "actor/supervisor.lua"):
+        for rel in ("actor.lua", "actor/server.lua", "actor/supervisor.lua", "actor/code.lua"):
             vm.execute("local internal, name = ...; internal[name] = true",
                        self._watch_api["internal"], "@" + os.path.join(lua_dir(), "hype", rel))
         # existing tables become globals when first named (the database opens then);
