@@ -551,6 +551,7 @@ function actor.spawn(spec, ...)
       end
       p.max_heap, p.heap, p.slow = opts.max_heap, 0, true
     end
+    if opts.deps ~= nil and rawget(actor, "load") == nil then local _ = actor.load end  -- hype.actor.code's hook binds deps
     for i = 1, #spawn_hooks do spawn_hooks[i](p, opts) end
   end
   -- the child starts after the parent's current step (spawn returns first, as in Erlang)
@@ -1075,6 +1076,7 @@ actor._internal = {
     if not r[1] then error(r[2], 0) end
     return table.unpack(r, 2, r.n)
   end,
+  running = function() return cur end,   -- the process the scheduler is running, else nil (no record made)
 }
 
 actor.REDUCTIONS = REDUCTIONS
@@ -1082,7 +1084,8 @@ actor.REDUCTIONS = REDUCTIONS
 -- OTP-style behaviours, loaded on first use: lua/hype/actor/server.lua, supervisor.lua
 local behaviours = { server = "server", call = "server", cast = "server", reply = "server",
   upgrade_server = "server", supervisor = "supervisor", which_children = "supervisor",
-  terminate_child = "supervisor", restart_child = "supervisor" }
+  terminate_child = "supervisor", restart_child = "supervisor",
+  load = "code", versions = "code", require = "code", upgrade = "code" }
 setmetatable(actor, { __index = function(t, k)
   local sub = behaviours[k]
   if sub == nil then return nil end

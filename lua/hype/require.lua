@@ -11,7 +11,7 @@
 --   * a cycle returns the partially initialised module: package.loaded[name] if
 --     the module set it early (the Lua idiom), else a placeholder table that is
 --     filled with the module's fields (and metatable) once it has loaded.
-local resolve, fail = ...
+local resolve, fail, find_package = ...
 local getinfo, load, type, error, setmetatable, getmetatable, next, rawset, byte, sub =
   debug.getinfo, load, type, error, setmetatable, getmetatable, next, rawset, string.byte, string.sub
 local package = package
@@ -26,6 +26,9 @@ local ours = {}      -- names whose package.loaded entry this loader set
 local by_chunk = {}  -- chunk source -> {name -> module}  (global require)
 
 local make_require
+-- per-process module bindings (hype.actor's code server, lua/hype/actor/code.lua): nil
+-- until actor.load or spawn{ deps = ... } is first used, so require costs one upvalue test
+local bound = nil
 
 local function closer(path)
   return setmetatable({}, { __close = function() loading[path] = nil end })
@@ -101,6 +104,10 @@ end
 function make_require(path)
   local cache = {}
   return function(name)
+    if bound ~= nil then
+      local b = bound(name)
+      if b ~= nil then return b end
+    end
     local m = cache[name]
     if m ~= nil then return m end
     return slow(name, path, cache)
@@ -110,6 +117,10 @@ end
 local main_file = nil -- the file run by Runtime.execute_file (for tail calls)
 
 function require(name) -- luacheck: ignore (the global require)
+  if bound ~= nil then
+    local b = bound(name)
+    if b ~= nil then return b end
+  end
   local info = getinfo(2, "S")
   local src = info and info.source or "=[C]" -- no frame: a tail call at a coroutine's top level
   -- a tail call from the main chunk leaves the caller's caller: a C function, or
@@ -128,7 +139,15 @@ function require(name) -- luacheck: ignore (the global require)
   return slow(name, caller, cache)
 end
 
-package.hype = { modules = modules, make_require = make_require }
+package.hype = {
+  modules = modules, make_require = make_require,
+  -- for hype.actor's code server: resolve(request, caller) -> path, source (the module-local
+  -- require prefix included); find_package(name, range) -> dir, version | nil, nil, why;
+  -- set_bound(fn): fn(name) -> module | nil is asked first by every require
+  resolve = resolve, find_package = find_package,
+  set_bound = function(fn) bound = fn end,
+  get_env = function() return env end,   -- _ENV of module chunks (the sandbox's), nil: the globals
+}
 -- configure{ loaded =, preload =, env =, sandbox = } (Runtime(sandbox=True)): modules
 -- are looked up in and registered into the sandbox's package tables and loaded
 -- with the sandbox environment

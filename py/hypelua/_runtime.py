@@ -481,7 +481,7 @@ class Runtime:
                                         chunkname="=(hype watch)")
         # library modules that require() loads from lua/hype/ by absolute path (the actor
         # scheduler and its behaviours keep state the hook must not leave half-updated)
-        for rel in ("actor.lua", "actor/server.lua", "actor/supervisor.lua"):
+        for rel in ("actor.lua", "actor/server.lua", "actor/supervisor.lua", "actor/code.lua"):
             vm.execute("local internal, name = ...; internal[name] = true",
                        self._watch_api["internal"], "@" + os.path.join(lua_dir(), "hype", rel))
         # spawn{ worker = ... }: the first one attaches this scheduler to a transport between

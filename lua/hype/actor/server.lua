@@ -218,7 +218,9 @@ end
 
 local function start(mod, linked, ...)
   local me = self()
-  local pid, mref = spawn({ fn = main, args = { me, mod, linked, pack(...) }, link = linked, monitor = true })
+  -- `server = mod` lets spawn hooks see the module (hype.actor.code binds its version)
+  local pid, mref = spawn({ fn = main, args = { me, mod, linked, pack(...) }, link = linked, monitor = true,
+                            server = mod })
   local ack = receive(function(m)
     return type(m) == "table" and ((m[1] == "$ack" and m[2] == pid) or (m[1] == "DOWN" and m[2] == mref))
   end)

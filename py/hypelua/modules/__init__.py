@@ -36,7 +36,7 @@ def install_require(runtime: Runtime, resolver: Resolver | None = None) -> Resol
 
     resolver = resolver or Resolver()
     src = lua_source("require")
-    set_main, configure = runtime.vm.execute(src, resolver.lua_resolve, resolver.fail,
+    set_main, configure = runtime.vm.execute(src, resolver.lua_resolve, resolver.fail, resolver.lua_find_package,
                                              chunkname="=(hype require)")
     runtime.resolver = resolver  # type: ignore[attr-defined]
     runtime._configure_require = configure  # type: ignore[attr-defined]  # the sandbox's package tables

@@ -36,6 +36,13 @@ class NativeFS:
     def is_dir(self, path: str) -> bool:
         return os.path.isdir(path)
 
+    def list_dir(self, path: str) -> list[str]:
+        """Entry names of directory ``path`` (empty if it is not one); optional in a ModuleFS."""
+        try:
+            return sorted(os.listdir(path))
+        except OSError:
+            return []
+
     def read_text(self, path: str) -> str | None:
         try:
             with open(path, encoding="utf-8") as f:
@@ -67,3 +74,8 @@ class MemoryFS:
 
     def read_text(self, path: str) -> str | None:
         return self.files.get(os.path.normpath(path))
+
+    def list_dir(self, path: str) -> list[str]:
+        base = os.path.normpath(path)
+        out = {os.path.basename(p) for p in (*self.files, *self.dirs) if os.path.dirname(p) == base}
+        return sorted(out)

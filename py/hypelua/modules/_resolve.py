@@ -251,3 +251,87 @@ class Resolver:
         if text.startswith("#"):
             text = "--" + text
         return path, "local require=select(3,...);" + text
+
+    # ------------------------------------------------------------ installed versions (hype.actor deps)
+    def installed_versions(self, name: str, base: str | None = None) -> list[tuple[str, str]]:
+        """Every installed copy of package ``name`` visible from ``base`` (default: :attr:`cwd`).
+
+        Looks in the ``hype_modules`` of ``base`` and of each parent directory (inside the
+        roots when confined) for ``hype_modules/<name>`` (the hoisted copy),
+        ``hype_modules/<name>@<version>`` (a versioned directory, installed by hand) and
+        nested copies ``hype_modules/<pkg>/hype_modules/<name>`` at any depth (what the
+        package manager installs when two dependents need conflicting versions).  A copy's
+        version is its ``hype.json`` ``version`` (else the ``@<version>`` suffix).
+
+        Returns:
+            ``[(directory, version), ...]`` nearest first; copies without a version are skipped.
+        """
+        fs = self.fs
+        listdir = getattr(fs, "list_dir", None)
+        if listdir is None:
+            return []
+        found: list[tuple[str, str]] = []
+        seen: set[str] = set()
+
+        def version_of(d: str, suffix: str | None) -> str | None:
+            text = fs.read_text(d + "/hype.json") if fs.is_file(d + "/hype.json") else None
+            if text:
+                import json
+
+                try:
+                    data = json.loads(text)
+                except ValueError:
+                    data = None
+                if isinstance(data, dict) and isinstance(data.get("version"), str):
+                    return data["version"]
+            return suffix
+
+        def scan(hm: str, depth: int) -> None:
+            if depth > 16 or hm in seen or not fs.is_dir(hm):
+                return
+            seen.add(hm)
+            entries = listdir(hm)
+            for entry in entries:
+                d = hm + "/" + entry
+                if self.roots is not None and not self.inside(d):
+                    continue
+                if entry == name or entry.startswith(name + "@"):
+                    v = version_of(d, entry[len(name) + 1:] if entry != name else None)
+                    if v:
+                        found.append((d, v))
+            for entry in entries:
+                scan(hm + "/" + entry + "/hype_modules", depth + 1)
+
+        directory = os.path.abspath(base or self.cwd or os.getcwd())
+        while self.roots is None or self.inside(directory):
+            scan(os.path.join(directory, "hype_modules"), 0)
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+        return found
+
+    def lua_find_package(self, name: Any, rng: Any) -> tuple[str | None, str | None, str | None]:
+        """Called from ``hype.actor`` (``spawn{ deps = { name = range } }``): the highest installed
+        version of ``name`` satisfying the npm range ``rng``.
+
+        Returns:
+            ``(directory, version, None)``, or ``(None, None, why)`` (nothing installed
+            satisfies it; ``why`` lists what is installed, or names a bad range).
+        """
+        from ..pm._semver import max_satisfying
+
+        if not isinstance(name, str) or not isinstance(rng, str):
+            return None, None, "a dependency is a package name and a version range (strings)"
+        copies = self.installed_versions(name)
+        try:
+            best = max_satisfying([v for _, v in copies], rng)
+        except Exception as exc:  # ResolutionError: INVALID_RANGE
+            return None, None, f"invalid version range {rng!r}: {getattr(exc, 'message', exc)}"
+        if best is None:
+            have = ", ".join(sorted({v for _, v in copies})) or "none"
+            return None, None, f"no installed version of {name} satisfies {rng!r} (installed: {have})"
+        for d, v in copies:
+            if v == best:
+                return d, v, None
+        return None, None, "unreachable"  # pragma: no cover
