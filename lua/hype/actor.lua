@@ -213,10 +213,13 @@ local function make_runnable(p)
   if not (pending or in_run) then request_run(false) end
 end
 
+local foreign_woken = false   -- a process outside the scheduler was woken during a run
+
 local function foreign_wake(p)
   local w = p.waiter
   if w then
     p.waiter = nil
+    foreign_woken = true
     if w.timer then clearTimeout(w.timer) end
     w.resolve(true)
   end
@@ -380,6 +383,7 @@ run = function()
   pending = false
   if in_run then return end
   in_run = true
+  foreign_woken = false
   local t0 = clock()
   local n = 0
   while true do
@@ -406,7 +410,7 @@ run = function()
       else
         used = step_slow(p)
       end
-      if host_error then break end
+      if host_error or foreign_woken then break end   -- a woken main chunk/async caller goes next
       n = n + 1
       -- a preempted process used a whole slice: give the host loop (timers, I/O) a turn;
       -- so does a run longer than SLICE_S (checked after every used-up budget)
@@ -424,7 +428,10 @@ run = function()
     host_error = nil
     error(e, 0)
   end
-  if wh <= wt or yh <= yt then request_run(true) end
+  -- after a woken outsider: a microtask, queued behind its promise job; else a macrotask
+  -- (timers and I/O get their turn between slices)
+  if wh <= wt or yh <= yt then request_run(not foreign_woken) end
+  foreign_woken = false
 end
 
 -- Fairness: count `n` reductions; past the budget, go to the back of the run queue (a
