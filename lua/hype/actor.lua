@@ -54,6 +54,7 @@ local resume = preempt and preempt.resume or raw_resume
 local PREEMPTED = preempt and preempt.PREEMPTED or {}
 
 local procs = {}        -- id -> process record (live ones)
+local plain = {}        -- pid -> record, for live scheduler processes without a protocol (send's fast path)
 local by_co = setmetatable({}, { __mode = "k" })   -- coroutine -> process record
 local names = {}        -- registered name -> process record
 local next_id, next_ref = 0, 0
@@ -266,6 +267,7 @@ actor._exit_signal = exit_signal
 finish = function(p, reason)
   if p.status == "exited" then return end
   p.status = "exited"
+  plain[p.pid] = nil
   p.exit_reason = reason
   if p.timer then clearTimeout(p.timer); p.timer = nil end
   if p.name then names[p.name] = nil end
@@ -561,6 +563,7 @@ function actor.spawn(spec, ...)
     if opts.deps ~= nil and rawget(actor, "load") == nil then local _ = actor.load end  -- hype.actor.code's hook binds deps
     for i = 1, #spawn_hooks do spawn_hooks[i](p, opts) end
   end
+  if p.protocol == nil then plain[p.pid] = p end
   -- the child starts after the parent's current step (spawn returns first, as in Erlang)
   make_runnable(p)
   reduce(parent, 10)
@@ -579,7 +582,28 @@ function actor.self() return current().pid end
 function actor.send(dest, msg)
   local p = cur or current()
   if p.kill_reason ~= nil then raise_exit(p.kill_reason) end
-  local target
+  local target = plain[dest]
+  if target ~= nil then
+    -- the common case: a live process of this scheduler, no protocol to check
+    local copied = msg
+    local t = type(msg)
+    if t ~= "number" and t ~= "string" and t ~= "boolean" then copied = copy_message(msg) end
+    local i = target.bt + 1
+    local box = target.box
+    if box == nil then box = {}; target.box = box end
+    box[i] = copied
+    target.bt = i
+    if target.status == "waiting" then
+      if target.timer ~= nil then clearTimeout(target.timer); target.timer = nil end
+      target.status = "runnable"
+      wt = wt + 1
+      woken[wt] = target
+      if not (pending or in_run) then request_run(false) end
+    end
+    local b = p.budget - 1
+    if b > 0 then p.budget = b else reduce(p, 1) end
+    return msg
+  end
   if getmetatable(dest) == Pid and dest.node == nil then
     target = procs[dest.id]
     if target and not target.sched then target = reap(target) end
@@ -1071,6 +1095,7 @@ actor._internal = {
                 budget = REDUCTIONS, reductions = 0, bh = 1, bt = 0, sched = true, args = args,
                 slow = args and true or nil }
     procs[id] = p
+    plain[p.pid] = p
     make_runnable(p)
     return p
   end,
