@@ -357,3 +357,17 @@ def test_bad_arguments_are_typed_errors(rt: Runtime) -> None:
         return table.concat(codes, ",")
     """) == ("ACTOR_BAD_SPAWN,ACTOR_BAD_SPAWN,ACTOR_BAD_SPAWN,ACTOR_BAD_RECEIVE,ACTOR_BAD_RECEIVE,"
              "ACTOR_NO_PROCESS,ACTOR_BAD_NAME",)
+
+
+def test_a_json_schema_protocol_is_checked_at_the_sender(rt: Runtime) -> None:
+    assert run(rt, """
+        local P = actor.protocol{ type = "object", required = { "op", "n" },
+          properties = { op = { enum = { "add", "sub" } }, n = { type = "integer", minimum = 0 } } }
+        local srv = actor.spawn{ fn = function() local m = actor.receive(); actor.send(m.from, m.n) end, protocol = P }
+        local ok1, e1 = pcall(actor.send, srv, { op = "mul", n = 1 })
+        local ok2, e2 = pcall(actor.send, srv, { op = "add", n = -1 })
+        actor.send(srv, { op = "add", n = 2, from = actor.self() })
+        local bad = select(2, pcall(actor.protocol, { type = 12 }))
+        return e1.code, e1.message, e2.message, actor.receive(nil, 1000), bad.code
+    """) == ("ACTOR_PROTOCOL", "message.op: 'mul' is not one of ['add', 'sub']",
+             "message.n: -1 is less than the minimum of 0", 2, "ACTOR_BAD_PROTOCOL")

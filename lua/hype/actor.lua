@@ -975,14 +975,24 @@ function actor.protocol(def)
   if type(def) ~= "table" then error(typed("ACTOR_BAD_PROTOCOL", "protocol{...} takes a table"), 2) end
   local P = setmetatable({}, Protocol)
   if def.type ~= nil or def.properties ~= nil or def["$schema"] ~= nil or def.oneOf ~= nil or def.anyOf ~= nil then
-    local validate = actor._json_schema_validator
-    if not validate then error(typed("ACTOR_BAD_PROTOCOL", "JSON Schema protocols need the host's validator"), 2) end
-    local check_schema = validate(def)
+    -- checked by the host (Python's jsonschema): compile(schema) -> id | nil, why;
+    -- check(id, msg) -> nil | "where: why" (pids travel as their "<0.N.0>" strings)
+    local host = package.loaded["hype.actor.jsonschema"]
+    if not host then error(typed("ACTOR_BAD_PROTOCOL", "JSON Schema protocols need the host's validator"), 2) end
+    local id, why = host.compile(def)
+    if id == nil then error(typed("ACTOR_BAD_PROTOCOL", "not a valid JSON Schema: " .. tostring(why)), 2) end
+    local function plain(v, depth)
+      if getmetatable(v) == Pid then return tostring(v) end
+      if type(v) ~= "table" or depth > MAX_DEPTH then return v end
+      local out = {}
+      for k, x in pairs(v) do out[k] = plain(x, depth + 1) end
+      return out
+    end
     P.hint = "The receiver's protocol is a JSON Schema."
     P.check = function(msg)
-      local ok, err = check_schema(msg)
-      if ok then return true end
-      return false, "message" .. (err and (": " .. err) or " does not fit the protocol")
+      local err = host.check(id, plain(msg, 0))
+      if err == nil then return true end
+      return false, "message" .. err
     end
     return P
   end

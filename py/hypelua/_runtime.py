@@ -488,6 +488,12 @@ class Runtime:
         # schedulers (OS processes natively, Web Workers in the browser: hypelua.actors._node)
         vm.execute('package.loaded["hype.actor.attach"] = ...', vm.register(None, self._attach_actor_node),
                    chunkname="=(hype boot)")
+        # actor.protocol(json_schema): validated by jsonschema (hypelua.actors._schema)
+        from .actors._schema import SchemaProtocols
+
+        schemas = SchemaProtocols()
+        vm.execute('package.loaded["hype.actor.jsonschema"] = { compile = select(1, ...), check = select(2, ...) }',
+                   vm.register(None, schemas.compile), vm.register(None, schemas.check), chunkname="=(hype boot)")
         # existing tables become globals when first named (the database opens then);
         # the same __index serves the sandbox's environment
         (self._globals_index,) = vm.execute(
