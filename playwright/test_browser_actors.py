@@ -115,3 +115,24 @@ def test_busy_process_beside_a_timer(hype_page: HypePage) -> None:
           f"worst ping round trip {rtt:.2f} ms")
     assert mode == "count"
     assert late < 250 and rtt < 250
+
+
+def test_protocol_violation_and_two_module_versions_in_the_browser(hype_page: HypePage) -> None:
+    assert run(hype_page, """
+        local P = actor.protocol{ ping = { n = "integer" } }
+        local srv = actor.spawn{ fn = function() actor.receive() end, protocol = P }
+        local ok, e = pcall(actor.send, srv, { "ping", n = "x" })
+        actor.exit(srv, "kill")
+        actor.load("greeter", "return { hello = function() return 'v1' end }")
+        local me = actor.self()
+        local old = actor.spawn(function()
+          actor.receive()
+          actor.send(me, { "old", actor.require("greeter").hello() })
+        end)
+        actor.load("greeter", "return { hello = function() return 'v2' end }")
+        local new = actor.spawn(function() actor.send(me, { "new", actor.require("greeter").hello() }) end)
+        actor.send(old, "go")
+        local a = actor.receive(function(m) return m[1] == "old" end, 5000)
+        local b = actor.receive(function(m) return m[1] == "new" end, 5000)
+        return e.code, e.message, a[2], b[2]
+    """) == ["ACTOR_PROTOCOL", "message.n: expected integer, got string", "v1", "v2"]

@@ -371,3 +371,30 @@ def test_a_json_schema_protocol_is_checked_at_the_sender(rt: Runtime) -> None:
         return e1.code, e1.message, e2.message, actor.receive(nil, 1000), bad.code
     """) == ("ACTOR_PROTOCOL", "message.op: 'mul' is not one of ['add', 'sub']",
              "message.n: -1 is less than the minimum of 0", 2, "ACTOR_BAD_PROTOCOL")
+
+
+def test_hype_run_exits_when_no_process_can_run(tmp_path: Any) -> None:
+    """`hype run`: the main chunk is a process; the run ends once nothing is runnable and no
+    timer is pending (a process parked in receive forever does not keep it alive), and a
+    busy process is preempted so a timer beside it fires."""
+    import subprocess
+    import sys
+
+    (tmp_path / "app.lua").write_text("""
+        local actor = require("hype.actor")
+        local parked = actor.spawn(function() actor.receive() end)       -- waits for ever
+        local busy = actor.spawn(function() while true do end end)
+        local me = actor.self()
+        local pong = actor.spawn(function() local m = actor.receive(); actor.send(m, "pong") end)
+        actor.send(pong, me)
+        print(actor.receive(nil, 1000))
+        actor.sleep(5)
+        print("timer beside a busy process")
+        actor.exit(busy, "kill")
+        actor.sleep(1)                                                   -- exits are signals: async
+        print(#actor.processes())                                        -- main and parked
+    """)
+    out = subprocess.run([sys.executable, "-m", "hypelua", "run", "app.lua", "-d", ":memory:", "--timeout", "30"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split("\n")[:3] == ["pong", "timer beside a busy process", "2"]
