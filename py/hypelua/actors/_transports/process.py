@@ -31,6 +31,8 @@ from .._node import dumps, loads
 from .base import Frame, Transport
 
 _LEN = struct.Struct(">I")
+#: largest frame accepted, in bytes (a message is plain data; this bounds a corrupt length)
+MAX_FRAME = 64 * 1024 * 1024
 #: spare node numbers a child holds for its own ``worker = "new"``
 SPARES = 4
 
@@ -89,13 +91,18 @@ class _Conn:
         buf += data
         while len(buf) >= 4:
             (n,) = _LEN.unpack_from(buf)
+            if n > MAX_FRAME:         # not our framing any more: drop the peer, keep the node
+                print(f"hypelua actors: a {n}-byte frame (limit {MAX_FRAME}): dropping the connection",
+                      file=sys.stderr)
+                self._gone()
+                return
             if len(buf) < 4 + n:
                 break
-            frame = loads(bytes(buf[4:4 + n]))
+            data = bytes(buf[4:4 + n])
             del buf[:4 + n]
             try:
-                self._on_frame(frame)
-            except Exception:  # a bad frame must not stop the connection
+                self._on_frame(loads(data))
+            except Exception:  # a bad frame (undecodable, or refused) must not stop the connection
                 traceback.print_exc()
             if self.closed:
                 return
