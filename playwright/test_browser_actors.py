@@ -136,3 +136,27 @@ def test_protocol_violation_and_two_module_versions_in_the_browser(hype_page: Hy
         local b = actor.receive(function(m) return m[1] == "new" end, 5000)
         return e.code, e.message, a[2], b[2]
     """) == ["ACTOR_PROTOCOL", "message.n: expected integer, got string", "v1", "v2"]
+
+
+def test_processes_are_listed_while_a_program_runs(hype_page: HypePage) -> None:
+    """hype.actors.processes() is answered out of turn during a run (the Processes panel)."""
+    rows = hype_page.call("""(async () => {
+      const run = hype.run(args[0], { timeout: 30000 });
+      let rows = [];
+      for (let i = 0; i < 100 && !rows.some((r) => r.name === "sleeper"); i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        rows = await hype.actors.processes();
+      }
+      const result = await run;
+      return { rows, result, after: await hype.actors.processes() };
+    })()""", A + """
+        local p = actor.spawn(function() actor.sleep(1500) end)
+        actor.register("sleeper", p)
+        local ref = actor.monitor(p)
+        actor.receive(function(m) return m[1] == "DOWN" end, 5000)
+        print("done")
+        return "ok"
+    """)
+    names = {r["name"] for r in rows["rows"]}
+    assert "sleeper" in names and rows["result"] == ["ok"]
+    assert all(r["name"] != "sleeper" for r in rows["after"])

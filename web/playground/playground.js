@@ -625,7 +625,7 @@ for (const th of document.querySelectorAll("#proc-table th")) {
   });
 }
 async function refreshProcesses() {
-  // (the worker answers one request at a time: no polling behind a run or another poll)
+  // (the worker answers it out of turn during a run; one poll at a time)
   if (!hype || procInFlight) return;
   procInFlight = true;
   try {
@@ -640,7 +640,7 @@ async function refreshProcesses() {
   renderProcesses();
 }
 setInterval(() => {
-  if (procPanel.open && !busy && document.visibilityState === "visible") refreshProcesses();
+  if (procPanel.open && document.visibilityState === "visible") refreshProcesses();
 }, 500);
 procPanel.addEventListener("toggle", () => { if (procPanel.open) refreshProcesses(); });
 

@@ -31,6 +31,8 @@ let booting = null;
 let queue = Promise.resolve();
 /** frames from other workers' schedulers, in order */
 let actorsChain = Promise.resolve();
+/** requests being dispatched (0 or 1: they are serialised) */
+let inFlight = 0;
 /** ops the host answers synchronously (`WorkerHost.dispatch_sync`), from Python at boot */
 let syncOps = new Set();
 /** the host's two entry points, looked up once (each lookup is a trip through the FFI) */
@@ -234,15 +236,24 @@ self.addEventListener("message", (ev) => {
     });
     return;
   }
+  if (msg.type === "call" && msg.op === "actor_processes" && inFlight > 0 && host) {
+    // the Processes panel while a program runs: answered out of turn (a read of the
+    // scheduler's table between two event-loop turns of the running request)
+    self.postMessage({ type: "reply", id: msg.id, raw: host.actor_processes_live() });
+    return;
+  }
   if (msg.type === "call") {
     // Requests are serialised: one dispatch at a time, in arrival order.
     queue = queue.then(async () => {
       let reply;
+      inFlight++;
       try {
         await booting;
         reply = await dispatch(msg.op, msg.args, msg.id, msg.json, msg.payload);
       } catch (e) {
         reply = { ok: false, error: errorObject("WORKER_ERROR", e), output: "" };
+      } finally {
+        inFlight--;
       }
       const out = typeof reply === "string" ? { type: "reply", id: msg.id, raw: reply } : { type: "reply", id: msg.id, reply };
       // binary replies (an httpFetch response body) move to the page without a copy

@@ -835,6 +835,15 @@ class WorkerHost:
             })
         return out
 
+    def actor_processes_live(self) -> str:
+        """The ``actor_processes`` reply while another request runs (worker.mjs answers it out
+        of turn, so the playground's Processes panel follows a running program): the rows only,
+        JSON text; the running request's output stays with it."""
+        try:
+            return _reply_json({"ok": True, "value": self._actor_processes(), "output": ""})
+        except Exception as exc:  # never let a bug kill the worker
+            return _reply_json({**self._error_reply(exc), "output": ""})
+
     async def _compact(self) -> dict[str, int]:
         compact = getattr(self._db.backend, "compact", None)
         if compact is None:
