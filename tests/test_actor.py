@@ -398,3 +398,30 @@ def test_hype_run_exits_when_no_process_can_run(tmp_path: Any) -> None:
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split("\n")[:3] == ["pong", "timer beside a busy process", "2"]
+
+
+def test_many_greedy_processes_under_max_heap_leave_the_runtime_usable(lua_backend: str) -> None:
+    """max_heap is checked at every slice end (preemption gives a busy allocator slice ends):
+    greedy processes die "max_heap" one by one under the runtime's max_memory, the others and
+    the next run go on."""
+    r = Runtime(":memory:", backend=lua_backend, stdout=lambda s: None, max_memory=64 * 1024 * 1024)
+    try:
+        src = """
+            for i = 1, 8 do
+              actor.spawn{ fn = function()
+                local t = {}
+                for j = 1, 1e9 do t[j] = { j, j, j, j } end
+              end, max_heap = 2 * 1024 * 1024, monitor = true }
+            end
+            local reasons = {}
+            for i = 1, 8 do
+              local m = actor.receive(function(m) return m[1] == "DOWN" end, 20000)
+              reasons[m and m[4] or "none"] = (reasons[m and m[4] or "none"] or 0) + 1
+            end
+            local q = actor.spawn(function(p) actor.send(p, "still alive") end, actor.self())
+            return reasons.max_heap, actor.receive(nil, 5000)
+        """
+        assert run(r, src) == (8, "still alive")
+        assert run(r, src) == (8, "still alive")
+    finally:
+        r.close()

@@ -323,6 +323,8 @@ local function after(p, ok, a, b)
     end
   end
   if not ok then
+    -- died of memory exhaustion: free its heap before its exit signals need memory
+    if a == "not enough memory" then p.co = nil; co = nil; collectgarbage() end
     finish(p, exit_reason_of(a))
     if watch and watch.fired and watch.fired() then host_error = host_error or a end
     return
@@ -381,11 +383,7 @@ local function step_slow(p)
   return after(p, ok, a, b)
 end
 
-run = function()
-  pending = false
-  if in_run then return end
-  in_run = true
-  foreign_woken = false
+local function run_queues()
   local t0 = clock()
   local n = 0
   while true do
@@ -422,9 +420,26 @@ run = function()
       end
     end
   end
+end
+
+local raw_pcall = raw.pcall or pcall
+
+run = function()
+  pending = false
+  if in_run then return end
+  in_run = true
+  foreign_woken = false
+  -- the scheduler's own bookkeeping can fail only for want of memory (a DOWN message, a
+  -- queue slot): the run ends, the error goes to the host, and the scheduler stays usable
+  local ok, err = raw_pcall(run_queues)
+  cur = nil
   if wh > wt then wh, wt = 1, 0 end
   if yh > yt then yh, yt = 1, 0 end
   in_run = false
+  if not ok then
+    if wh <= wt or yh <= yt then request_run(true) end
+    error(err, 0)
+  end
   if host_error then
     local e = host_error
     host_error = nil
