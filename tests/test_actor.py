@@ -425,3 +425,24 @@ def test_many_greedy_processes_under_max_heap_leave_the_runtime_usable(lua_backe
         assert run(r, src) == (8, "still alive")
     finally:
         r.close()
+
+
+def test_a_crashing_process_gets_a_crash_report_on_stderr(lua_backend: str, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "crash.lua").write_text("""
+        local actor = require("hype.actor")
+        actor.register("worker", actor.spawn(function() local function inner() error("bad thing") end inner() end))
+        actor.spawn(function() actor.exit("quiet") end)            -- exit(reason): no report
+        actor.sleep(5)
+        print("main goes on")
+    """)
+    out = subprocess.run([sys.executable, "-m", "hypelua", "run", "crash.lua", "-d", ":memory:"], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "HYPE_LUA_BACKEND": lua_backend})
+    assert out.returncode == 0 and out.stdout == "main goes on\n"
+    assert out.stderr.count("=CRASH REPORT====") == 1
+    assert "(worker) exited with an error" in out.stderr and "bad thing" in out.stderr
+    assert "in local 'inner'" in out.stderr

@@ -305,6 +305,22 @@ end
 -- a process ends with the watch's error (--timeout, Ctrl+C): the host's, raised from run()
 local host_error = nil
 
+-- Like OTP's error logger: a process that fails with an error (not an exit signal, not
+-- exit(reason)) gets a report on stderr with its traceback; actor.crash_reports = false
+-- silences them.
+actor.crash_reports = true
+local stderr = io and io.stderr
+local function crash_report(p, co, err)
+  if stderr == nil then return end
+  local ok, text = pcall(function()
+    local msg = type(err) == "table" and getmetatable(err) == nil and err.code and err.message
+      and ("[" .. tostring(err.code) .. "] " .. tostring(err.message)) or tostring(err)
+    return "=CRASH REPORT==== process " .. tostring(p.pid) .. (p.name and (" (" .. p.name .. ")") or "")
+      .. " exited with an error:\n" .. debug.traceback(co, msg) .. "\n"
+  end)
+  if ok then pcall(stderr.write, stderr, text) end
+end
+
 local function settle_await(p, ok, v)
   if p.status ~= "awaiting" then return end
   p.resume_ok, p.resume_v, p.slow = ok, v, true
@@ -324,7 +340,8 @@ local function after(p, ok, a, b)
   end
   if not ok then
     -- died of memory exhaustion: free its heap before its exit signals need memory
-    if a == "not enough memory" then p.co = nil; co = nil; collectgarbage() end
+    if a == "not enough memory" then p.co = nil; co = nil; collectgarbage()
+    elseif actor.crash_reports and getmetatable(a) ~= ExitMT then crash_report(p, co, a) end
     finish(p, exit_reason_of(a))
     if watch and watch.fired and watch.fired() then host_error = host_error or a end
     return
