@@ -446,3 +446,20 @@ def test_a_crashing_process_gets_a_crash_report_on_stderr(lua_backend: str, tmp_
     assert out.stderr.count("=CRASH REPORT====") == 1
     assert "(worker) exited with an error" in out.stderr and "bad thing" in out.stderr
     assert "in local 'inner'" in out.stderr
+
+
+def test_a_message_that_ends_a_timed_wait_leaves_no_stale_timeout(rt: Runtime) -> None:
+    assert run(rt, """
+        local me = actor.self()
+        local p = actor.spawn(function()
+          local a = actor.receive(nil, 30)          -- woken by a message well before 30 ms
+          actor.sleep(60)                           -- the first receive's timer fires meanwhile
+          local b, why = actor.receive(nil, 200)    -- must wait for the next message, not time out
+          actor.send(me, { a, b, why })
+        end)
+        actor.send(p, "first")
+        actor.sleep(100)
+        actor.send(p, "second")
+        local r = actor.receive(nil, 2000)
+        return r[1], r[2], r[3]
+    """) == ("first", "second", None)

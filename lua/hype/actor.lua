@@ -496,14 +496,20 @@ local function park(p, ms)
     end
     p.status = "waiting"
     if ms ~= nil then
-      p.timer = setTimeout(function()
+      local t
+      t = setTimeout(function()
+        if p.timer ~= t then return end   -- cleared, or an earlier park's
         p.timer = nil
         if p.status == "exited" then return end
         p.timed_out = true
         if p.status == "waiting" then make_runnable(p) end
       end, ms)
+      p.timer = t
     end
     co_yield(BLOCK, p.bt)
+    -- woken by anything (a message, an exit signal, the scheduler's re-check): this park's
+    -- timer is done either way, so a later park never sees its timeout
+    if p.timer then clearTimeout(p.timer); p.timer = nil end
     if p.timed_out then p.timed_out = nil; return false end
     return true
   end
