@@ -266,7 +266,7 @@ EOF
 
   # 5. manifest.json (read by worker.mjs)
   "$PY" - "$stage" "$PYODIDE_VERSION" <<'EOF'
-import json, sys, tomllib
+import hashlib, json, sys, tomllib
 from pathlib import Path
 
 stage, pyodide_version = Path(sys.argv[1]), sys.argv[2]
@@ -274,9 +274,23 @@ version = tomllib.loads(Path("pyproject.toml").read_text())["project"]["version"
 wheels = sorted(p.name for p in (stage / "wheels").glob("*.whl"))
 # the Lua side module first (Pyodide preloads its .so), hypelua last
 wheels.sort(key=lambda n: (0 if n.startswith("hypelua_lua54") else 2 if n.startswith("hypelua-") else 1, n))
-manifest = {"name": "hypelua", "version": version, "pyodide": pyodide_version, "wheels": wheels}
+# the build id: what a memory snapshot depends on (the Python code in the wheels, Pyodide)
+digest = hashlib.sha256(pyodide_version.encode())
+for name in wheels:
+    digest.update(name.encode() + b"\0" + (stage / "wheels" / name).read_bytes())
+manifest = {"name": "hypelua", "version": version, "pyodide": pyodide_version, "build": digest.hexdigest()[:16],
+            "wheels": wheels}
 (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 EOF
+
+  # 5b. the memory snapshot of instant start (SPEC 1.2): Pyodide under Node with the core
+  # imported; recorded in manifest.json, restored by worker.mjs (a plain boot without it)
+  if [[ "${HYPE_NO_SNAPSHOT:-}" == "1" ]]; then
+    log "memory snapshot skipped (HYPE_NO_SNAPSHOT=1)"
+  else
+    log "memory snapshot"
+    node web/tools/make-snapshot.mjs "$stage" >&2 || log "warning: no memory snapshot (the worker boots without one)"
+  fi
 
   # 6. JS: IIFE (<script>), ESM (npm), module worker, service worker
   log "esbuild"

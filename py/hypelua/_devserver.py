@@ -55,10 +55,13 @@ class DevRequestHandler(SimpleHTTPRequestHandler):
     index_redirect = "/playground/"
     #: print one line per request (off by default)
     verbose = False
+    #: send ISOLATION_HEADERS (COOP/COEP: SharedArrayBuffer for Ctrl+C-style interrupts)
+    isolated = True
 
     def end_headers(self) -> None:
-        for name, value in ISOLATION_HEADERS.items():
-            self.send_header(name, value)
+        if self.isolated:
+            for name, value in ISOLATION_HEADERS.items():
+                self.send_header(name, value)
         if self.path.split("?", 1)[0].endswith("/hype-sw.js"):
             # hype.routeFetches() registers it with scope "/" wherever dist/web is mounted
             self.send_header("Service-Worker-Allowed", "/")
@@ -97,12 +100,13 @@ class DevRequestHandler(SimpleHTTPRequestHandler):
 
 
 def make_server(root: Path | str, host: str = "127.0.0.1", port: int = 8000,
-                *, verbose: bool = False) -> ThreadingHTTPServer:
-    """Create (bind, not start) a threading server for ``root``; ``port=0`` picks a free port."""
+                *, verbose: bool = False, isolated: bool = True) -> ThreadingHTTPServer:
+    """Create (bind, not start) a threading server for ``root``; ``port=0`` picks a free port;
+    ``isolated=False`` leaves out the COOP/COEP headers (a page without cross-origin isolation)."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise FileNotFoundError(f"{root} is not a directory (build it with ./build.sh dist)")
-    handler_cls = type("DevRequestHandler", (DevRequestHandler,), {"verbose": verbose})
+    handler_cls = type("DevRequestHandler", (DevRequestHandler,), {"verbose": verbose, "isolated": isolated})
     handler = functools.partial(handler_cls, directory=str(root))
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
@@ -117,12 +121,13 @@ def _url(server: ThreadingHTTPServer) -> str:
 
 
 def start_in_thread(root: Path | str, host: str = "127.0.0.1",
-                    port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Start a server in a daemon thread; returns ``(server, base_url)``.
+                    port: int = 0, *, isolated: bool = True) -> tuple[ThreadingHTTPServer, str]:
+    """Start a server in a daemon thread (``isolated``: see :func:`make_server`); returns
+    ``(server, base_url)``.
 
     Stop it with ``server.shutdown(); server.server_close()``.
     """
-    server = make_server(root, host, port)
+    server = make_server(root, host, port, isolated=isolated)
     thread = threading.Thread(target=server.serve_forever, name="hypelua-devserver", daemon=True)
     thread.start()
     return server, _url(server)

@@ -282,7 +282,7 @@ class ActorHub {
     });
     w.addEventListener("error", (ev) => { ev.preventDefault?.(); this.terminate(node); });
     w.postMessage({ type: "init", baseUrl: h.baseUrl, database: `${h.database}~node${node}`, registry: h._registry,
-                    sandbox: h.sandbox, actorNode: node });
+                    sandbox: h.sandbox, actorNode: node, snapshot: h._snapshotOption });
     this._booted(node);
   }
 
@@ -327,6 +327,10 @@ export class Hype {
     this._registry = opts.registry ?? null;
     /** true: user code runs in the sandbox (Runtime(sandbox=True)), also after a worker restart */
     this.sandbox = Boolean(opts.sandbox);
+    /** use the build's memory snapshot at boot (also after a worker restart) */
+    this._snapshotOption = opts.snapshot !== false;
+    /** how the worker's Pyodide started ("restored", "none", "off", "refused: <why>"), once ready */
+    this.snapshot = null;
     /** the `httpLoad` arguments of the loaded app (loaded again into a restarted worker), or null */
     this._app = null;
     /** the service-worker routing of `routeFetches`, or null */
@@ -383,7 +387,7 @@ export class Hype {
     this._worker = worker;
     this._attach(worker);
     worker.postMessage({ type: "init", baseUrl: this.baseUrl, database: this.database, registry: this._registry,
-                         sandbox: this.sandbox });
+                         sandbox: this.sandbox, snapshot: this._snapshotOption });
     this.actors._booted(0);
     for (const n of this.actors.nodes()) if (n !== 0) this.actors._post(n, { type: "actorsDown", node: 0 });
     if (this._app) {
@@ -407,6 +411,9 @@ export class Hype {
    * @param {string} [options.registry] default package registry URL of `install()` (CORS-enabled)
    * @param {boolean} [options.sandbox=false] run untrusted Lua: an allow-list environment (no io/os/debug,
    *   text-only load, require confined to the project directory, 256 MiB Lua heap); see README "Sandbox"
+   * @param {boolean} [options.snapshot=true] start Pyodide from the build's memory snapshot (instant
+   *   start; falls back to a plain boot when there is none or Pyodide refuses it); `hype.snapshot`
+   *   then says how it started: "restored", "none", "off" or "refused: <why>"
    * @returns {Promise<Hype>}
    */
   static async load(options = {}) {
@@ -418,12 +425,13 @@ export class Hype {
       database,
       registry: options.registry ?? null,
       sandbox: Boolean(options.sandbox),
+      snapshot: options.snapshot,
       stdout: options.stdout ?? ((line) => console.log(line)),
       stderr: options.stderr ?? ((line) => console.warn(line)),
       onStatus: options.onStatus,
     });
     worker.postMessage({ type: "init", baseUrl, database, registry: options.registry ?? null,
-                         sandbox: Boolean(options.sandbox) });
+                         sandbox: Boolean(options.sandbox), snapshot: hype._snapshotOption });
     hype.actors._booted(0);
     await hype._ready;
     return hype;
@@ -438,6 +446,7 @@ export class Hype {
       case "ready":
         this._bootDone = true;
         this.timings = msg.timings ?? {};
+        this.snapshot = msg.snapshot ?? null;
         this._readyResolve(this);
         return;
       case "stdout":

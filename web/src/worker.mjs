@@ -1,9 +1,12 @@
 // hypelua module Web Worker: boots Pyodide + the hypelua Python core and
 // serves requests from the page ({type:"call", id, op, args}) one at a time.
 //
-// Boot order (SPEC 1.2, designed for a future memory snapshot):
-//   1. Pyodide (loadPyodide from <baseUrl>pyodide/)
-//   2. the hypelua wheels from manifest.json; import the pure-Python core
+// Boot order (SPEC 1.2):
+//   1. Pyodide (loadPyodide from <baseUrl>pyodide/), restored from the build-time memory
+//      snapshot (manifest.json "snapshot", made by web/tools/make-snapshot.mjs at step 3,
+//      cached in Cache Storage) when there is one and Pyodide accepts it, else booted plainly
+//   2. the hypelua wheels from manifest.json (always: MEMFS files are not in a snapshot);
+//      import the pure-Python core (already imported after a restore)
 //   3. [snapshot point: nothing below may be in a memory snapshot]
 //   4. the project directory (PROJECT_DIR, Pyodide's IDBFS) loaded from IndexedDB
 //   5. WorkerHost.create(): Lua side module (ctypes), storage (IndexedDB), callbacks;
@@ -28,6 +31,9 @@ function errorObject(code, err, suggestion = "") {
 
 let host = null;
 let booting = null;
+/** how Pyodide started: "restored" (memory snapshot), "none" (no snapshot in this build),
+ *  "off" (turned off), "refused: why" (fell back to a plain boot) */
+let snapshotState = "none";
 let queue = Promise.resolve();
 /** frames from other workers' schedulers, in order */
 let actorsChain = Promise.resolve();
@@ -43,7 +49,7 @@ let binaryOps = new Set();
 let takePayload = null;
 
 const PY_BOOT_CORE = `
-import hypelua  # the pure-Python core: no side effects, snapshot-safe
+import hypelua.browser._preload  # the pure-Python core: no side effects, snapshot-safe
 `;
 
 const PY_BOOT_HOST = `
@@ -76,7 +82,41 @@ async function mountProject(pyodide) {
   return () => (chain = chain.then(() => syncfs(FS, false)));
 }
 
-async function boot({ baseUrl, database, registry, sandbox, actorNode }) {
+/** Cache Storage name of snapshots (one entry per build: older ones are dropped) */
+const SNAPSHOT_CACHE = "hypelua-snapshots";
+
+/**
+ * The memory snapshot named by the manifest, from Cache Storage or the network (then cached);
+ * null when the build has none, it is turned off, or it cannot be fetched.  The cache key is
+ * its URL, which carries the build id (a hash of the wheels); Pyodide's version is checked
+ * against the manifest's, and Pyodide itself refuses a snapshot of another build.
+ */
+async function fetchSnapshot(baseUrl, manifest, pyodideVersion) {
+  if (!manifest.snapshot || !manifest.build) return null;
+  if (pyodideVersion && manifest.pyodide && pyodideVersion !== manifest.pyodide) return null;
+  const url = new URL(manifest.snapshot, baseUrl).href;
+  let cache = null;
+  try {
+    cache = self.caches ? await self.caches.open(SNAPSHOT_CACHE) : null;
+  } catch { cache = null; } // opaque origins, private modes: no Cache Storage
+  try {
+    let r = cache ? await cache.match(url) : undefined;
+    const cached = Boolean(r);
+    if (!r) {
+      r = await fetch(url);
+      if (!r.ok) return null;
+      if (cache) {
+        for (const old of await cache.keys()) if (old.url !== url) await cache.delete(old);
+        await cache.put(url, r.clone());
+      }
+    }
+    return { bytes: new Uint8Array(await r.arrayBuffer()), cached };
+  } catch {
+    return null;
+  }
+}
+
+async function boot({ baseUrl, database, registry, sandbox, actorNode, snapshot: useSnapshot = true }) {
   status("start");
   const idb = createIdbBridge(self.indexedDB);
   const idbOpen = idb.open(database).catch((e) => e); // overlap with Pyodide's boot
@@ -94,15 +134,32 @@ async function boot({ baseUrl, database, registry, sandbox, actorNode }) {
   })));
   wheelsP.catch(() => {}); // reported when awaited
 
-  const { loadPyodide } = await import(baseUrl + "pyodide/pyodide.mjs");
-  const pyodide = await loadPyodide({
+  const pyodideModule = import(baseUrl + "pyodide/pyodide.mjs");
+  const manifest = await manifestP;
+  const { loadPyodide, version: pyodideVersion } = await pyodideModule;
+  const options = {
     indexURL: baseUrl + "pyodide/",
     stdout: (text) => self.postMessage({ type: "stdout", text }),
     stderr: (text) => self.postMessage({ type: "stderr", text }),
-  });
+  };
+  let pyodide = null;
+  snapshotState = useSnapshot ? "none" : "off";
+  const snap = useSnapshot ? await fetchSnapshot(baseUrl, manifest, pyodideVersion) : null;
+  if (snap) {
+    status(snap.cached ? "snapshot-cached" : "snapshot-fetched");
+    try {
+      pyodide = await loadPyodide({ ...options, _loadSnapshot: snap.bytes });
+      snapshotState = "restored";
+    } catch (e) {
+      // another Pyodide build, a browser that cannot restore it: boot plainly
+      snapshotState = `refused: ${e?.message ?? e}`;
+      self.postMessage({ type: "stderr", text: `hypelua: memory snapshot refused (${e?.message ?? e}); booting without it` });
+      try { await self.caches?.delete(SNAPSHOT_CACHE); } catch { /* nothing cached */ }
+    }
+  }
+  if (pyodide === null) pyodide = await loadPyodide(options);
   status("pyodide");
 
-  const manifest = await manifestP;
   // pure-Python wheels and the Lua side module (loaded later by ctypes.CDLL from
   // site-packages): unpacking the prefetched archives costs no further request
   const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_path('purelib')");
@@ -202,7 +259,8 @@ self.addEventListener("message", (ev) => {
     if (booting) return;
     booting = boot(msg).then(
       (info) => {
-        self.postMessage({ type: "ready", timings, versions: { pyodide: info.pyodide.version, hypelua: info.manifest.version } });
+        self.postMessage({ type: "ready", timings, snapshot: snapshotState,
+                           versions: { pyodide: info.pyodide.version, hypelua: info.manifest.version } });
       },
       (e) => {
         self.postMessage({
