@@ -7,6 +7,7 @@
 #                                  .venv with `pip install -e '.[test]'`, npm packages
 #   ./build.sh dist                Lua side module (wasm/build.sh all), wheels, JS bundles,
 #                                  Pyodide files, playground  ->  dist/web/
+#   ./build.sh pack                npm pack of the built dist/web  ->  dist/hypelua-<version>.tgz
 #   ./build.sh playground [--port N] [...]   deps + dist, then `hype playground`
 #   ./build.sh test [pytest args]  deps + dist, then the whole pytest suite
 #
@@ -304,6 +305,8 @@ EOF
   # the opt-in service worker of hype.routeFetches() (a classic script)
   "$esbuild" web/src/hype-sw.js --bundle --format=iife --target=es2022 --log-level=warning \
     --outfile="$stage/hype-sw.js"
+  # the npm package's TypeScript declarations (package.json "types")
+  cp web/types/hypelua.d.ts "$stage/hypelua.d.ts"
 
   # 6b. Dexie (devDependency) for bench/bench_browser_storage.py, served from dist/web/vendor/
   if [[ -f node_modules/dexie/dist/dexie.mjs ]]; then
@@ -320,6 +323,20 @@ EOF
   rm -rf "$DIST"
   mv "$stage" "$DIST"
   log "dist/web ready: $(du -sh "$DIST" | cut -f1), wheels: $(cd "$DIST/wheels" && ls | tr '\n' ' ')"
+}
+
+# dist/hypelua-<version>.tgz: the npm package (package.json "files": the bundles, worker,
+# manifest, pyodide/, wheels/, .d.ts) from the dist/web/ built by `./build.sh dist`.
+cmd_pack() {
+  [[ -f "$DIST/manifest.json" && -f "$DIST/hypelua.d.ts" ]] || die "dist/web is not built: run ./build.sh dist"
+  local out want have
+  want="$(node -p 'require("./package.json").version')"
+  have="$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' "$DIST/manifest.json")"
+  [[ "$want" == "$have" ]] || die "package.json version $want != dist/web/manifest.json (pyproject.toml) version $have"
+  out="$(npm pack --silent --pack-destination "$ROOT/dist" | tail -n1)"
+  [[ -f "$ROOT/dist/$out" ]] || die "npm pack made no dist/$out"
+  log "dist/$out: $(du -h "$ROOT/dist/$out" | cut -f1) ($(tar -tzf "$ROOT/dist/$out" | wc -l) files)"
+  echo "$ROOT/dist/$out"
 }
 
 cmd_playground() {
@@ -350,10 +367,11 @@ main() {
     all) cmd_deps; cmd_dist ;;
     deps) cmd_deps ;;
     dist) cmd_dist ;;
+    pack) cmd_pack ;;
     playground) cmd_playground "$@" ;;
     test) cmd_test "$@" ;;
-    -h|--help|help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
-    *) die "unknown subcommand '$sub' (deps, dist, playground, test)" ;;
+    -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
+    *) die "unknown subcommand '$sub' (deps, dist, pack, playground, test)" ;;
   esac
 }
 
