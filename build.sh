@@ -31,6 +31,17 @@ CACHE="$ROOT/.deps"
 
 log() { printf '\033[1;34m[build]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[1;31m[build] error:\033[0m %s\n' "$*" >&2; exit 1; }
+now_ns() { date +%s%N; }
+since() { awk -v a="$1" -v b="$(now_ns)" 'BEGIN { printf "%.1f s", (b - a) / 1e9 }'; }
+step() {
+  # step LABEL CMD... : log LABEL, run CMD (set -e still applies), then log "LABEL (12.3 s)"
+  local label="$1" t0
+  shift
+  log "$label"
+  t0="$(now_ns)"
+  "$@"
+  log "$label ($(since "$t0"))"
+}
 
 APT_UPDATED=0
 apt_install() {
@@ -39,12 +50,16 @@ apt_install() {
     die "missing system packages: $* (run as root, or: sudo apt-get install -y $*)"
   fi
   if [[ "$APT_UPDATED" == 0 ]]; then
-    log "apt-get update"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive step "apt-get update" apt-get update -qq
     APT_UPDATED=1
   fi
-  log "apt-get install $*"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+  DEBIAN_FRONTEND=noninteractive step "apt-get install $*" apt-get install -y -qq --no-install-recommends "$@"
+}
+
+npm_ci() {
+  npm ci --no-audit --no-fund --loglevel=error && return
+  log "npm ci failed; trying npm install"
+  npm install --no-audit --no-fund --loglevel=error
 }
 
 cmd_deps() {
@@ -73,26 +88,22 @@ cmd_deps() {
     || die "python3 >= 3.11 is needed (found $(python3 -V 2>&1))"
 
   if [[ ! -x "$PY" ]]; then
-    log "python3 -m venv .venv"
-    python3 -m venv "$VENV"
+    step "python3 -m venv .venv" python3 -m venv "$VENV"
   fi
   local stamp="$VENV/.hypelua-deps" want
   want="$(cat pyproject.toml | sha256sum | cut -d' ' -f1)"
   if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]] || ! "$PY" -c 'import hypelua, pytest, playwright, uvloop, httptools, websockets, watchfiles, python_multipart' >/dev/null 2>&1; then
-    log "pip install -e '.[test]'"
     "$PY" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
-    "$PY" -m pip install -q -e '.[test]'
+    step "pip install -e '.[test]'" "$PY" -m pip install -q -e '.[test]'
     echo "$want" >"$stamp"
   fi
 
   if [[ ! -d node_modules/pyodide || ! -d node_modules/esbuild || package.json -nt node_modules/.package-lock.json \
         || ( -f package-lock.json && package-lock.json -nt node_modules/.package-lock.json ) ]]; then
     if [[ -f package-lock.json ]]; then
-      log "npm ci"
-      npm ci --no-audit --no-fund --loglevel=error || { log "npm ci failed; trying npm install"; npm install --no-audit --no-fund --loglevel=error; }
+      step "npm ci" npm_ci
     else
-      log "npm install"
-      npm install --no-audit --no-fund --loglevel=error
+      step "npm install" npm install --no-audit --no-fund --loglevel=error
     fi
   fi
 }
@@ -130,8 +141,8 @@ pure_markupsafe_wheel() {
   fi
   mkdir -p "$CACHE/sdist" "$out"
   if [[ ! -f "$CACHE/sdist/markupsafe-$v.tar.gz" ]]; then
-    log "pip download markupsafe==$v (sdist)"
-    "$PY" -m pip download -q --no-binary :all: --no-deps "markupsafe==$v" -d "$CACHE/sdist" >&2
+    # the file itself (sha256 checked against PyPI), without pip preparing its metadata
+    step "download markupsafe==$v sdist" "$PY" wasm/fetch_sdist.py markupsafe "$v" "$CACHE/sdist" >/dev/null
   fi
   local tmp
   tmp="$(mktemp -d)"
@@ -142,8 +153,7 @@ pure_markupsafe_wheel() {
   printf 'from setuptools import setup\n\nsetup(ext_modules=[])  # pure Python: markupsafe uses _native\n' \
     >"$src/setup.py"
   rm -f "$src/src/markupsafe/_speedups.c"
-  log "building a pure-Python markupsafe-$v wheel"
-  "$PY" -m pip wheel -q --no-deps -w "$tmp/out" "$src" >&2
+  step "building a pure-Python markupsafe-$v wheel" "$PY" -m pip wheel -q --no-deps -w "$tmp/out" "$src" >&2
   local built
   built="$(ls "$tmp"/out/*.whl)"
   "$PY" - "$built" <<'EOF' >&2 || die "the markupsafe wheel is not a working pure-Python wheel"
@@ -173,6 +183,16 @@ EOF
   echo "$whl"
 }
 
+# the hypelua wheel (py3-none-any, lua/hype and lua/types force-included) into $1;
+# tests/test_wheel.py builds it the same way
+build_hypelua_wheel() {
+  if "$PY" -c 'import hatchling' >/dev/null 2>&1; then
+    "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$1" .
+  else
+    "$PY" -m pip wheel -q --no-deps -w "$1" .
+  fi
+}
+
 cmd_dist() {
   [[ -x "$PY" ]] || die ".venv is missing: run ./build.sh deps"
   [[ -d node_modules/pyodide ]] || die "node_modules/pyodide is missing: run ./build.sh deps"
@@ -182,8 +202,7 @@ cmd_dist() {
 
   # 1. the Lua 5.4 side module (wheel) and native .so
   if [[ -f wasm/build.sh ]]; then
-    log "wasm/build.sh all"
-    bash wasm/build.sh all
+    step "wasm/build.sh all" bash wasm/build.sh all
   else
     log "warning: wasm/build.sh not found; using whatever is in build/wheels/"
   fi
@@ -207,8 +226,8 @@ cmd_dist() {
   for spec in "${PYPI_LOCK_WHEELS[@]}"; do
     local name="${spec%%==*}" version="${spec##*==}"
     if ! compgen -G "$CACHE/pypi/${name}-${version}-*.whl" >/dev/null; then
-      log "pip download $spec"
-      "$PY" -m pip download -q --python-version "$PYODIDE_PYTHON" --only-binary=:all: --no-deps -d "$CACHE/pypi" "$spec"
+      step "pip download $spec" "$PY" -m pip download -q --python-version "$PYODIDE_PYTHON" --only-binary=:all: \
+        --no-deps -d "$CACHE/pypi" "$spec"
     fi
     cp "$CACHE"/pypi/"${name}-${version}"-*.whl "$stage/pyodide/"
   done
@@ -237,12 +256,7 @@ EOF
   cp "$stage/hype-live.js" py/hypelua/live/static/hype-live.js
 
   # 4. wheels: hypelua, its pure-Python deps, the Lua side module
-  log "hypelua wheel"
-  if "$PY" -c 'import hatchling' >/dev/null 2>&1; then
-    "$PY" -m pip wheel -q --no-deps --no-build-isolation -w "$stage/wheels" .
-  else
-    "$PY" -m pip wheel -q --no-deps -w "$stage/wheels" .
-  fi
+  step "hypelua wheel" build_hypelua_wheel "$stage/wheels"
   local reqs markupsafe_whl
   markupsafe_whl="$(pure_markupsafe_wheel)"
   reqs="$(emscripten_requirements)"
@@ -250,7 +264,7 @@ EOF
     log "pure-Python dependencies for Pyodide: $(echo "$reqs" | tr '\n' ' ')"
     # (--find-links: the markupsafe wheel built above)
     # shellcheck disable=SC2086
-    echo "$reqs" | xargs "$PY" -m pip download -q --python-version "$PYODIDE_PYTHON" --only-binary=:all: \
+    echo "$reqs" | step "pip download (Pyodide's pure-Python wheels)" xargs "$PY" -m pip download -q --python-version "$PYODIDE_PYTHON" --only-binary=:all: \
         --platform any --implementation py --abi none --find-links "$(dirname "$markupsafe_whl")" \
         -d "$stage/wheels" \
       || die "a hypelua dependency has no pure-Python wheel; Pyodide needs one (or serve Pyodide's build of it)"
@@ -364,10 +378,10 @@ main() {
   local sub="${1:-all}"
   [[ $# -gt 0 ]] && shift
   case "$sub" in
-    all) cmd_deps; cmd_dist ;;
-    deps) cmd_deps ;;
-    dist) cmd_dist ;;
-    pack) cmd_pack ;;
+    all) step "deps" cmd_deps; step "dist" cmd_dist ;;
+    deps) step "deps" cmd_deps ;;
+    dist) step "dist" cmd_dist ;;
+    pack) step "pack" cmd_pack ;;
     playground) cmd_playground "$@" ;;
     test) cmd_test "$@" ;;
     -h|--help|help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;

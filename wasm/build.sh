@@ -39,11 +39,14 @@ fetch_lua() {
   LUA_SRC="$DEPS/lupa-$v/third-party/lua54"
   if [[ -f "$LUA_SRC/onelua.c" ]]; then return; fi
   mkdir -p "$DEPS"
-  if ! ls "$DEPS"/lupa-"$v".tar.gz >/dev/null 2>&1; then
+  local tgz="$DEPS/lupa-$v.tar.gz"
+  if [[ ! -f "$tgz" ]]; then
+    # the sdist file straight from PyPI (sha256 checked against PyPI's JSON API): `pip download
+    # --no-binary` would also build its metadata (Cython in an isolated env, ~85 s)
     log "downloading lupa==$v sdist"
-    "$PYTHON" -m pip download --quiet --no-binary :all: --no-deps "lupa==$v" -d "$DEPS"
+    tgz="$("$PYTHON" "$HERE/fetch_sdist.py" lupa "$v" "$DEPS")"
   fi
-  tar -xzf "$DEPS/lupa-$v.tar.gz" -C "$DEPS" "lupa-$v/third-party/lua54"
+  tar -xzf "$tgz" -C "$DEPS" "lupa-$v/third-party/lua54"
   grep -q "LUA_VERSION_RELEASE	\"8\"" "$LUA_SRC/lua.h" || log "warning: Lua sources are not 5.4.8"
 }
 

@@ -224,6 +224,12 @@ def lua_dir() -> str:
     return os.path.join(os.path.dirname(os.path.dirname(here)), "lua")  # <repo>/py/hypelua -> <repo>/lua
 
 
+def types_dir() -> str:
+    """Directory of the LuaLS annotations (``---@meta`` files for the globals and built-in
+    modules): ``lua/types`` in a checkout, ``hypelua/_lua/types`` in the wheel."""
+    return os.path.join(lua_dir(), "types")
+
+
 def lua_path() -> Path:
     """:func:`lua_dir` as a :class:`pathlib.Path`."""
     from pathlib import Path

@@ -90,9 +90,46 @@ def _cmd_init(args: argparse.Namespace) -> int:
             print(f"wrote {project / rel}")
     path = save_manifest(project, raw)
     print(f"wrote {path}")
+    luarc = _write_luarc(project, args.force)
+    if luarc is not None:
+        print(f"wrote {luarc}")
     if template == "live":
         print("next: hype serve app.lua --dev   (then open http://127.0.0.1:3000)")
     return 0
+
+
+#: globals hypelua defines (declared in lua/types/globals.lua; listed for LuaLS set-ups
+#: without the library too)
+LUA_GLOBALS = (
+    "storage", "Memory", "Promise", "async", "await", "setTimeout", "setInterval", "clearTimeout",
+    "clearInterval", "queueMicrotask",
+    # spec files (`hype test`)
+    "describe", "context", "insulate", "expose", "it", "test", "spec", "xit", "xdescribe", "pending",
+    "before_each", "beforeEach", "after_each", "afterEach", "setup", "before_all", "beforeAll", "strict_setup",
+    "lazy_setup", "teardown", "after_all", "afterAll", "strict_teardown", "lazy_teardown", "finally",
+    "randomize", "expect", "spy", "stub", "mock", "match",
+)
+
+
+def _write_luarc(project: Path, force: bool) -> Path | None:
+    """Write ``.luarc.json`` for the Lua language server (LuaLS): Lua 5.4, this installation's
+    annotations (``workspace.library``, resolved now: the installed package's ``lua/types``)
+    and hypelua's globals.  An existing file is kept unless ``force``; returns the path written."""
+    import json
+
+    from .._runtime import types_dir
+
+    path = project / ".luarc.json"
+    if path.exists() and not force:
+        return None
+    config = {
+        "$schema": "https://raw.githubusercontent.com/LuaLS/vscode-lua/master/setting/schema.json",
+        "runtime": {"version": "Lua 5.4"},
+        "workspace": {"library": [os.path.realpath(types_dir())], "checkThirdParty": False},
+        "diagnostics": {"globals": list(LUA_GLOBALS)},
+    }
+    path.write_text(json.dumps(config, indent=2) + "\n", "utf-8")
+    return path
 
 
 #: ``hype init --template NAME`` copies ``templates/NAME/`` (shipped with the package)

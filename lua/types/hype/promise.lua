@@ -1,0 +1,3 @@
+---@meta hype.promise
+-- require("hype.promise") is the `Promise` global (see ../globals.lua).
+return Promise
