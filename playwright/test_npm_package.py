@@ -157,13 +157,17 @@ def test_tarball_holds_what_a_user_needs(tarball: tuple[Path, list[str]]) -> Non
     tgz, files = tarball
     assert not EXPECTED - set(files), f"missing from the tarball: {sorted(EXPECTED - set(files))}"
     assert [f for f in files if f.startswith(FORBIDDEN_PREFIXES)] == []
-    wheels = json.loads((ROOT / "dist" / "web" / "manifest.json").read_text())["wheels"]
-    assert {f"dist/web/wheels/{w}" for w in wheels} <= set(files)
+    manifest = json.loads((ROOT / "dist" / "web" / "manifest.json").read_text())
+    assert {f"dist/web/wheels/{w}" for w in manifest["wheels"]} <= set(files)
+    # instant start: the memory snapshot the manifest names, and the LuaLS annotations
+    assert f"dist/web/{manifest['snapshot']}" in files
+    assert "lua/types/globals.lua" in files
     assert not [f for f in files if f.endswith(".map")]
     pkg = json.loads((ROOT / "package.json").read_text())
     assert "private" not in pkg and not pkg.get("dependencies"), "installing the tarball must need no registry"
     assert pkg["exports"]["."]["types"] == "./dist/web/hypelua.d.ts"
-    assert tgz.stat().st_size < 12_000_000
+    # Pyodide ~6 MB and the memory snapshot ~6.5 MB of it, gzipped
+    assert tgz.stat().st_size < 20_000_000
 
 
 def test_installed_package_layout(project: Path) -> None:
