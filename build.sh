@@ -331,6 +331,9 @@ EOF
 
   # 7. pages
   cp -r web/playground "$stage/playground"
+  # the playground's editor: CodeMirror 6 (devDependencies) bundled over the copied source
+  "$esbuild" web/playground/editor.mjs --bundle --format=esm --target=es2022 --minify --log-level=warning \
+    --outfile="$stage/playground/editor.mjs"
   cp -r web/bare-pyodide "$stage/bare-pyodide"
   cp -r web/demo "$stage/demo"
 

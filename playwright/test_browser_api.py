@@ -57,14 +57,14 @@ def test_requests_are_serialised(hype_page: HypePage) -> None:
 
 def test_playground_run_button(hype_page: HypePage, artifacts_dir: Path) -> None:
     page = hype_page.page
-    page.fill("#code", 'print("from the editor")\nreturn 20 + 22')
+    page.evaluate("t => window.playground.setCode(t)", 'print("from the editor")\nreturn 20 + 22')
     page.click("#run")
     page.wait_for_function("() => document.querySelector('#output').textContent.includes('from the editor')")
     page.wait_for_function(
         "() => [...document.querySelectorAll('#output .value')].some(e => e.textContent.includes('42'))"
     )
     # errors are shown with their code
-    page.fill("#code", "return +")
+    page.evaluate("t => window.playground.setCode(t)", "return +")
     page.focus("#code")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#output .error .code")
@@ -80,7 +80,8 @@ def test_playground_persist_form_lists_entry(hype_page: HypePage, artifacts_dir:
     page.click("#persist-btn")
     row = page.wait_for_selector("#tables tr[data-table='Memory'][data-key='fromForm']")
     assert "function" in row.inner_text()
-    page.fill("#code", "storage.table('Notes').first = 'hello'\nreturn Memory.fromForm(41)")
+    page.evaluate("t => window.playground.setCode(t)",
+                  "storage.table('Notes').first = 'hello'\nreturn Memory.fromForm(41)")
     page.click("#run")
     page.wait_for_selector("#tables tr[data-table='Notes'][data-key='first']")
     row_text = page.inner_text("#tables tr[data-table='Notes'][data-key='first']")

@@ -219,7 +219,7 @@ def test_service_worker_without_app_or_page_answers_503(sw_page: HypePage) -> No
 # ------------------------------------------------------------------ playground panel
 def test_playground_http_panel(hype_page: HypePage) -> None:
     page = hype_page.page
-    saved = page.input_value("#code")
+    saved = page.evaluate("() => window.playground.getCode()")
     try:
         page.click("#http-example")
         page.select_option("#http-method", "GET")
@@ -236,5 +236,5 @@ def test_playground_http_panel(hype_page: HypePage) -> None:
         assert '"name": "Ann"' in page.text_content("#http-response")
         assert "content-type: application/json" in page.text_content("#http-headers")
     finally:
-        page.fill("#code", saved)
+        page.evaluate("t => window.playground.setCode(t)", saved)
         hype_page.call("hype.loadApp({path: 'app.lua'})")

@@ -46,7 +46,7 @@ def test_processes_empty_before_hype_actor_is_loaded(actors_page: HypePage) -> N
 def test_actors_example_in_the_processes_panel(actors_page: HypePage) -> None:
     page = actors_page.page
     page.select_option("#examples", "actors")
-    assert "actor.supervisor" in page.input_value("#code")
+    assert "actor.supervisor" in page.evaluate("() => window.playground.getCode()")
     page.click("#run")
     page.wait_for_function("() => document.querySelector('#output').textContent.includes('started: supervisor')")
 

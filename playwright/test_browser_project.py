@@ -101,7 +101,7 @@ def test_modules_persist_across_reload(fresh_hype_page: HypePage) -> None:
     # the playground lists the files; clicking one opens it in the editor
     hp.page.wait_for_selector("#file-list li[data-path='lib/shape.lua']")
     hp.page.click("#file-list li[data-path='lib/shape.lua']")
-    hp.page.wait_for_function("() => document.querySelector('#code').value.includes('M.area')")
+    hp.page.wait_for_function("() => window.playground.getCode().includes('M.area')")
     assert hp.page.input_value("#file-path") == "lib/shape.lua"
 
 
@@ -194,7 +194,7 @@ end)
     assert (passed, failed) >= (2, 1)
     assert "failed" in page.inner_text("#test-summary")
     # save from the editor into the project
-    page.fill("#code", "return 'saved from the editor'")
+    page.evaluate("t => window.playground.setCode(t)", "return 'saved from the editor'")
     page.fill("#file-path", "notes/saved.lua")
     page.click("#file-save")
     page.wait_for_selector("#file-list li[data-path='notes/saved.lua']")

@@ -1,145 +1,111 @@
-// hypelua playground: editor, output, external tables, persist-function form, HTTP panel.
+// hypelua playground: editor (CodeMirror 6), share links, examples gallery, output, external
+// tables, indices & queries, persist-function form, files & tests, HTTP panel, LiveView, processes.
 import { Hype, HypeError } from "../hypelua.mjs";
-
-const EXAMPLE = `-- hypelua playground: Lua 5.4 in a Web Worker (Pyodide), Ctrl+Enter runs.
--- Functions stored in external tables persist in IndexedDB across reloads
--- (the PRD example: persistFunction('Memory', 'calculate', ...)).
-
-Memory.calculate = function(x, y)
-  return x * y + math.sin(x)
-end
-
-print("Memory.calculate(5, 3) =", Memory.calculate(5, 3))
-return Memory.calculate(5, 3), _VERSION
-`;
-
-// The "Actors" example (issue 11): see the Processes panel while it runs.
-const ACTORS_EXAMPLE = `-- Actors (issue 11): Erlang-style processes in the worker. Watch the Processes panel.
--- A supervisor with two gen_server workers and a process that crashes every second
--- (restarted: a new pid each time), and a ping-pong pair, for ~10 s.
--- The run returns at once and the processes live on in the worker: they wait on an
--- unref'd timer (actor.sleep's timer would hold the run, and the worker answers one
--- request at a time, so the panel could only look after they all ended).
-local actor = require("hype.actor")
-
-local naps = 0
-local function nap(ms)  -- actor.sleep(ms) on an unref'd timer
-  naps = naps + 1
-  local n = naps   -- (messages are copies: match a number, not a table)
-  actor.send_after(actor.self(), { "wake", n }, ms):unref()
-  actor.receive(function(m) return type(m) == "table" and m[1] == "wake" and m[2] == n end)
-end
-
--- a gen_server worker counting the jobs cast to it
-local counter = actor.server{
-  init = function(name) return { name = name, jobs = 0 } end,
-  handle_cast = function(job, s) s.jobs = s.jobs + job; return "noreply", s end,
-  handle_call = function(req, from, s) return "reply", s.jobs, s end,
-}
-
--- crashes on its first message; its supervisor restarts it
-local function crasher()
-  actor.register("crasher", actor.self())
-  local msg = actor.receive()
-  error("crasher: got " .. tostring(msg) .. ", crashing on purpose")
-end
-
-local sup = actor.supervisor{
-  strategy = "one_for_one", intensity = 30, period = 10,
-  children = {
-    { id = "worker_a", start = { counter, "start_link", "a" } },
-    { id = "worker_b", start = { counter, "start_link", "b" } },
-    { id = "crasher", start = { fn = crasher } },
-  },
-}
-local sup_pid = assert(sup:start())
-actor.register("sup", sup_pid)
-
--- ping-pong: a rally of n hits each time it is served
-local function player(name)
-  actor.register(name, actor.self())
-  while true do
-    local m = actor.receive()
-    if m == "stop" then return end
-    local _, from, n = m[1], m[2], m[3]
-    if n > 0 then actor.send(from, { "ball", actor.self(), n - 1 }) end
-  end
-end
-local ping = actor.spawn(player, "ping")
-local pong = actor.spawn(function()
-  actor.link(ping)
-  player("pong")
-end)
-
-actor.spawn(function()
-  actor.register("clock", actor.self())
-  for tick = 1, 10 do
-    nap(1000)
-    actor.send(ping, { "ball", pong, 2000 })
-    for _, c in ipairs(actor.which_children(sup_pid)) do
-      if c.id ~= "crasher" and c.pid then actor.cast(c.pid, tick) end
-    end
-    local old = actor.whereis("crasher")
-    if old then actor.send(old, "boom") end
-    nap(50)
-    print(("tick %2d: crasher %s -> %s, worker_a did %d jobs"):format(tick, tostring(old),
-      tostring(actor.whereis("crasher")), actor.call(actor.which_children(sup_pid)[1].pid, "jobs")))
-  end
-  actor.exit(sup_pid, "kill")   -- its children are linked to it: they go too
-  actor.send(ping, "stop")
-  actor.send(pong, "stop")
-  print("done: stopped the supervisor and the ping-pong pair")
-end)
-
-print("started: supervisor " .. tostring(sup_pid) .. ", ping " .. tostring(ping) .. ", pong " .. tostring(pong))
-
-`;
+import { createEditor } from "./editor.mjs";
+import { EXAMPLES, MEMORY_EXAMPLE, HTTP_EXAMPLE } from "./examples.mjs";
 
 const $ = (sel) => document.querySelector(sel);
-const code = $("#code");
-const gutter = $("#gutter");
 const output = $("#output");
 const statusEl = $("#status");
 const runBtn = $("#run");
 const persistBtn = $("#persist-btn");
 const params = new URLSearchParams(location.search);
 
-// ---------- editor: line numbers, Tab / Shift+Tab, Ctrl+Enter ----------
-function updateGutter() {
-  const n = code.value.split("\n").length;
+// ---------- editor (CodeMirror 6): the buffer persists, #code=… links share it ----------
+const STORE_KEY = "hypelua.playground.code";
+
+function b64url(bytes) {
   let s = "";
-  for (let i = 1; i <= n; i++) s += i + "\n";
-  gutter.textContent = s;
-  gutter.scrollTop = code.scrollTop;
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  return btoa(s).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
-code.addEventListener("input", updateGutter);
-code.addEventListener("scroll", () => { gutter.scrollTop = code.scrollTop; });
-code.addEventListener("keydown", (ev) => {
-  if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
-    ev.preventDefault();
-    runCode();
-    return;
-  }
-  if (ev.key !== "Tab") return;
-  ev.preventDefault();
-  const { selectionStart: s, selectionEnd: e, value } = code;
-  const lineStart = value.lastIndexOf("\n", s - 1) + 1;
-  if (ev.shiftKey || s !== e) {
-    // (un)indent every selected line
-    const block = value.slice(lineStart, e);
-    const lines = block.split("\n");
-    const changed = ev.shiftKey ? lines.map((l) => l.replace(/^ {1,2}/, "")) : lines.map((l) => "  " + l);
-    const text = changed.join("\n");
-    code.setRangeText(text, lineStart, e, "preserve");
-    code.selectionStart = ev.shiftKey ? Math.max(lineStart, s - (lines[0].length - changed[0].length)) : s + 2;
-    code.selectionEnd = lineStart + text.length;
+function unb64url(text) {
+  const s = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(s, (c) => c.charCodeAt(0));
+}
+async function pipeBytes(bytes, stream) {
+  const out = new Response(new Blob([bytes]).stream().pipeThrough(stream));
+  return new Uint8Array(await out.arrayBuffer());
+}
+/** The fragment of a share link: `code=<base64url>` of the UTF-8 text, deflated when the
+ * browser has CompressionStream (then `&z=deflate-raw` says so). */
+async function encodeShare(text) {
+  let bytes = new TextEncoder().encode(text);
+  const params = new URLSearchParams();
+  if (typeof CompressionStream === "function") {
+    params.set("code", b64url(await pipeBytes(bytes, new CompressionStream("deflate-raw"))));
+    params.set("z", "deflate-raw");
   } else {
-    code.setRangeText("  ", s, e, "end");
+    params.set("code", b64url(bytes));
   }
-  updateGutter();
+  return params.toString();
+}
+/** The code a fragment carries, or null. */
+async function decodeShare(hash) {
+  const params = new URLSearchParams(hash.replace(/^#/, ""));
+  const data = params.get("code");
+  if (data == null) return null;
+  let bytes = unb64url(data);
+  const z = params.get("z");
+  if (z) bytes = await pipeBytes(bytes, new DecompressionStream(z));
+  return new TextDecoder().decode(bytes);
+}
+
+let sharedCode = null;
+try { sharedCode = await decodeShare(location.hash); } catch (e) {
+  console.warn("playground: the link's #code= does not decode", e);
+}
+let fromLink = sharedCode != null;   // the buffer is the link's until it is edited
+let saveTimer = 0;
+function saveBuffer() {
+  clearTimeout(saveTimer);
+  localStorage.setItem(STORE_KEY, editor.getCode());
+}
+const editor = createEditor($("#editor"), {
+  doc: sharedCode ?? localStorage.getItem(STORE_KEY) ?? MEMORY_EXAMPLE,
+  onRun: () => runCode(),
+  onChange: () => {
+    if (fromLink) {   // an edited shared buffer is the user's own: drop the fragment, keep it stored
+      fromLink = false;
+      history.replaceState(null, "", location.pathname + location.search);
+    }
+    clearTimeout(saveTimer);
+    saveTimer = setTimeout(saveBuffer, 300);
+  },
 });
-code.value = localStorage.getItem("hypelua.playground.code") ?? EXAMPLE;
-updateGutter();
+addEventListener("pagehide", () => { if (!fromLink) saveBuffer(); });
+addEventListener("hashchange", async () => {
+  let text = null;
+  try { text = await decodeShare(location.hash); } catch { return; }
+  if (text == null || text === editor.getCode()) return;
+  editor.setCode(text);
+  fromLink = true;
+});
+
+$("#share").addEventListener("click", async () => {
+  const fragment = await encodeShare(editor.getCode());
+  const url = location.origin + location.pathname + location.search + "#" + fragment;
+  history.replaceState(null, "", url);
+  fromLink = true;
+  const box = $("#share-link");
+  box.value = url;
+  box.hidden = false;
+  try {
+    await navigator.clipboard.writeText(url);
+    box.title = "copied to the clipboard";
+    append(el("div", "entry info", `share link copied (${url.length} characters)`));
+  } catch {
+    box.select();
+    append(el("div", "entry info", "share link in the address bar and the box above (copy it from there)"));
+  }
+});
+
+// (tests and scripts) window.playground.setCode(text) / getCode()
+window.playground = {
+  getCode: () => editor.getCode(),
+  setCode: (text) => editor.setCode(text),
+  editor,
+};
 
 // ---------- output ----------
 function el(tag, cls, text) {
@@ -195,11 +161,34 @@ function fmtSize(n) {
   if (n < 1024) return `${n} B`;
   return `${(n / 1024).toFixed(1)} KB`;
 }
-async function refreshTables() {
+const PAGE_SIZE = 50;
+const tablePages = new Map();   // table name -> offset of the page shown
+let lastTables = null;
+
+/** "rows a–b of N" with previous / next buttons; go(offset) shows another page. */
+function pager(offset, size, count, total, go, data = {}) {
+  const box = el("div", "pager");
+  Object.assign(box.dataset, data);
+  const prev = el("button", "secondary small prev", "‹ previous");
+  prev.type = "button";
+  prev.disabled = offset <= 0;
+  prev.addEventListener("click", () => go(Math.max(0, offset - size)));
+  const next = el("button", "secondary small next", "next ›");
+  next.type = "button";
+  next.disabled = total != null ? offset + count >= total : count < size;
+  next.addEventListener("click", () => go(offset + size));
+  const range = el("span", "range muted",
+    count ? `rows ${offset + 1}–${offset + count}${total != null ? ` of ${total}` : ""}` : `no rows${total != null ? ` of ${total}` : ""}`);
+  box.append(prev, range, next);
+  return box;
+}
+function renderTablesAgain() { if (lastTables) refreshTables(lastTables); }
+
+async function refreshTables(cached) {
   const box = $("#tables");
   let tables;
   try {
-    tables = normalizeTables(await hype.tables());
+    tables = cached ?? normalizeTables(await hype.tables());
   } catch (e) {
     box.replaceChildren(el("p", "muted", `tables(): ${e.code ?? ""} ${e.message}`));
     return;
@@ -208,11 +197,17 @@ async function refreshTables() {
     box.replaceChildren(el("p", "muted", "No entries yet. Try Memory.x = 1 or storage.table(\"notes\").a = {1, 2}."));
     return;
   }
+  lastTables = tables;
   const frag = document.createDocumentFragment();
   for (const t of tables) {
     frag.appendChild(el("div", "table-name", `${t.name} (${t.entries.length})`));
+    // large tables page by PAGE_SIZE rows
+    const n = t.entries.length;
+    let offset = Math.min(tablePages.get(t.name) ?? 0, Math.max(0, Math.floor((n - 1) / PAGE_SIZE) * PAGE_SIZE));
+    tablePages.set(t.name, offset);
     const tbl = el("table");
-    for (const e of t.entries) {
+    tbl.dataset.table = t.name;
+    for (const e of t.entries.slice(offset, offset + PAGE_SIZE)) {
       const tr = el("tr");
       tr.dataset.table = t.name;
       tr.dataset.key = String(e.key);
@@ -236,9 +231,15 @@ async function refreshTables() {
       tbl.appendChild(tr);
     }
     frag.appendChild(tbl);
+    if (n > PAGE_SIZE) {
+      frag.appendChild(pager(offset, PAGE_SIZE, t.entries.slice(offset, offset + PAGE_SIZE).length, n, (to) => {
+        tablePages.set(t.name, to);
+        renderTablesAgain();
+      }, { table: t.name }));
+    }
   }
   box.replaceChildren(frag);
-  await refreshStorage(tables.map((t) => t.name));
+  if (!cached) await refreshStorage(tables.map((t) => t.name));
 }
 $("#refresh").addEventListener("click", () => hype && refreshTables());
 
@@ -250,11 +251,11 @@ async function runCode() {
   if (!hype || busy) return;
   busy = true;
   runBtn.disabled = true;
-  localStorage.setItem("hypelua.playground.code", code.value);
+  if (!fromLink) saveBuffer();
   append(el("div", "entry src", `▶ run (${new Date().toLocaleTimeString()})`));
   const t = performance.now();
   try {
-    const values = await hype.run(code.value);
+    const values = await hype.run(editor.getCode());
     const dt = (performance.now() - t).toFixed(1);
     if (values && values.length) append(el("div", "entry value", values.map(show).join(", ")));
     append(el("div", "entry info", `done in ${dt} ms`));
@@ -368,6 +369,26 @@ function renderResults(rows, plan, append_ = false) {
   box.replaceChildren(...nodes);
 }
 
+/** Browse the selected table, PAGE_SIZE rows a page (queryTable with limit/offset; N from stats()). */
+async function browseTable(offset = 0) {
+  if (!hype || !stTable.value) return;
+  const table = stTable.value;
+  try {
+    const [rows, stats] = await Promise.all([
+      hype.queryTable(table, { limit: PAGE_SIZE, offset }),
+      hype.stats().catch(() => null),
+    ]);
+    const total = stats?.tables?.[table]?.rows ?? null;
+    rows.cursor = null;   // (the pager pages; no query "next page")
+    renderResults(rows, null);
+    $("#st-plan").textContent = `browse ${table} (key order)`;
+    $("#st-results").appendChild(pager(offset, PAGE_SIZE, rows.length, total, browseTable, { table }));
+  } catch (e) {
+    showError(e);
+  }
+}
+$("#st-browse").addEventListener("click", () => browseTable(0));
+
 $("#st-query-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const f = ev.target;
@@ -411,9 +432,8 @@ async function refreshFiles() {
 
 async function openFile(path) {
   try {
-    code.value = await hype.readFile(path);
+    editor.setCode(await hype.readFile(path));
     filePath.value = path;
-    updateGutter();
     for (const li of fileList.querySelectorAll("li")) li.classList.toggle("open", li.dataset.path === path);
     append(el("div", "entry info", `opened ${path}`));
   } catch (e) { showError(e); }
@@ -424,7 +444,7 @@ $("#file-form").addEventListener("submit", async (ev) => {
   if (!hype) return;
   const path = filePath.value.trim();
   try {
-    const r = await hype.writeFile(path, code.value);
+    const r = await hype.writeFile(path, editor.getCode());
     append(el("div", "entry info", `saved ${r.path} (${fmtSize(r.size)})`));
   } catch (e) { showError(e); }
   await refreshFiles();
@@ -436,7 +456,7 @@ $("#file-run").addEventListener("click", async () => {
   busy = true;
   append(el("div", "entry src", `▶ runFile ${path}`));
   try {
-    await hype.writeFile(path, code.value);
+    await hype.writeFile(path, editor.getCode());
     const values = await hype.runFile(path);
     if (values && values.length) append(el("div", "entry value", values.map(show).join(", ")));
   } catch (e) { showError(e); } finally { busy = false; }
@@ -444,14 +464,15 @@ $("#file-run").addEventListener("click", async () => {
   await refreshTables();
 });
 
-$("#run-tests").addEventListener("click", async () => {
-  if (!hype) return;
+/** Run the project's specs (or `paths`); resolves with the summary, null on an error. */
+async function runTests(paths) {
+  if (!hype) return null;
   const box = $("#test-results");
   const summaryEl = $("#test-summary");
   summaryEl.textContent = "running…";
   box.replaceChildren();
   try {
-    const { results, summary } = await hype.runTests();
+    const { results, summary } = await (paths ? hype.runTests(paths) : hype.runTests());
     for (const r of results) {
       const li = el("li", r.status, `${r.file}: ${r.full_name}`);
       li.dataset.status = r.status;
@@ -461,28 +482,17 @@ $("#run-tests").addEventListener("click", async () => {
     summaryEl.textContent = `${summary.passed} passed, ${summary.failed} failed` +
       (summary.pending ? `, ${summary.pending} pending` : "") + `, ${summary.total} total`;
     summaryEl.className = summary.failed ? "failed" : "passed";
+    return summary;
   } catch (e) {
     summaryEl.textContent = `${e.code}`;
     showError(e);
+    return null;
   }
-});
+}
+$("#run-tests").addEventListener("click", () => runTests());
 $("#files-refresh").addEventListener("click", refreshFiles);
 
 // ---------- HTTP panel: the editor's code as a hype.http app, requests via hype.fetch ----------
-const HTTP_EXAMPLE = `-- An Express-like app (hype serve app.lua runs it on a server);
--- the HTTP panel loads this buffer into the worker and sends requests with hype.fetch.
-local app = require("hype.http").app()
-
-app:get("/users/:id", function(req, res)
-  res:json({ id = req.params.id, q = req.query.q })
-end)
-
-app:post("/echo", function(req, res)
-  res:status(201):json(req:json())
-end)
-
-return app
-`;
 const httpStatus = $("#http-status");
 
 function showBody(bytes, type) {
@@ -497,13 +507,16 @@ function showBody(bytes, type) {
 }
 
 $("#http-example").addEventListener("click", () => {
-  code.value = HTTP_EXAMPLE;
-  updateGutter();
+  editor.setCode(HTTP_EXAMPLE);
 });
 
-$("#http-form").addEventListener("submit", async (ev) => {
+$("#http-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
-  if (!hype) return;
+  sendHttp();
+});
+/** Load the buffer as the app, send the panel's request; resolves with the status (null on an error). */
+async function sendHttp() {
+  if (!hype) return null;
   const method = $("#http-method").value;
   const path = $("#http-path").value.trim() || "/";
   const bodyText = $("#http-body").value;
@@ -520,9 +533,9 @@ $("#http-form").addEventListener("submit", async (ev) => {
   httpStatus.textContent = "…";
   $("#http-headers").textContent = "";
   $("#http-response").textContent = "";
-  localStorage.setItem("hypelua.playground.code", code.value);
+  if (!fromLink) saveBuffer();
   try {
-    await hype.loadApp({ source: code.value, chunkname: "=playground" });
+    await hype.loadApp({ source: editor.getCode(), chunkname: "=playground" });
     const t = performance.now();
     const response = await hype.fetch(new URL(path, location.origin).href, init);
     const bytes = new Uint8Array(await response.arrayBuffer());
@@ -531,25 +544,93 @@ $("#http-form").addEventListener("submit", async (ev) => {
     httpStatus.textContent = `${response.status} · ${dt} ms`;
     $("#http-headers").textContent = [...response.headers].map(([k, v]) => `${k}: ${v}`).join("\n");
     $("#http-response").textContent = showBody(bytes, response.headers.get("content-type") ?? "");
+    return response.status;
   } catch (e) {
     httpStatus.className = "err";
     httpStatus.textContent = e.code ?? "error";
     showError(e);
+    return null;
   } finally {
     sendBtn.disabled = false;
   }
+}
+
+// ---------- examples gallery ----------
+const examplesSel = $("#examples");
+const exampleHint = $("#example-hint");
+const exampleRun = $("#example-run");
+const liveRoot = $("#live-root");
+let currentExample = null;
+let liveConn = null;
+for (const ex of EXAMPLES) {
+  const o = el("option", null, ex.title);
+  o.value = ex.id;
+  examplesSel.appendChild(o);
+}
+examplesSel.addEventListener("change", async () => {
+  const ex = EXAMPLES.find((x) => x.id === examplesSel.value);
+  currentExample = ex ?? null;
+  exampleHint.textContent = ex ? ex.hint : "";
+  exampleRun.hidden = !ex;
+  if (!ex) return;
+  editor.setCode(ex.code);
+  saveBuffer();
+  if (ex.path) filePath.value = ex.path;
+  if (ex.files && hype) {
+    for (const [path, text] of Object.entries(ex.files)) {
+      try { await hype.writeFile(path, text); } catch (e) { showError(e); }
+    }
+    append(el("div", "entry info", `example files saved: ${Object.keys(ex.files).join(", ")}`));
+    await refreshFiles();
+  }
 });
 
-// ---------- examples ----------
-const EXAMPLES = { memory: EXAMPLE, actors: ACTORS_EXAMPLE, http: HTTP_EXAMPLE };
-$("#examples").addEventListener("change", (ev) => {
-  const text = EXAMPLES[ev.target.value];
-  if (text !== undefined) {
-    code.value = text;
-    updateGutter();
-    localStorage.setItem("hypelua.playground.code", code.value);
+/** "Run example": what the selected example needs (a run, an HTTP request, its tests, a mount). */
+async function runExample() {
+  const ex = currentExample;
+  if (!ex || !hype) return;
+  if (ex.files) {   // (selected before the worker was ready)
+    for (const [path, text] of Object.entries(ex.files)) await hype.writeFile(path, text);
   }
-  ev.target.value = "";
+  if (ex.action === "run") return runCode();
+  if (ex.action === "http") {
+    $("#http-method").value = ex.request.method;
+    $("#http-path").value = ex.request.path;
+    const status = await sendHttp();
+    if (status != null) {
+      append(el("div", "entry info", `HTTP ${ex.request.method} ${ex.request.path} → ${status} (HTTP panel)`));
+    }
+    return;
+  }
+  if (ex.action === "tests") {
+    try {
+      await hype.writeFile(ex.path, editor.getCode());
+    } catch (e) { showError(e); return; }
+    await refreshFiles();
+    const summary = await runTests([ex.path]);
+    if (summary) {
+      append(el("div", summary.failed ? "entry error" : "entry info",
+        `tests ${ex.path}: ${summary.passed} passed, ${summary.failed} failed (Files panel)`));
+    }
+    return;
+  }
+  if (ex.action === "live") {
+    if (liveConn) { liveConn.close(); liveConn = null; }
+    liveRoot.replaceChildren();
+    $("#live-pane").hidden = false;
+    try {
+      await hype.writeFile(ex.path, editor.getCode());
+      liveConn = await hype.mountLive(liveRoot, ex.path);
+      append(el("div", "entry info", `LiveView ${ex.path} mounted below`));
+    } catch (e) { showError(e); }
+    await refreshFiles();
+  }
+}
+exampleRun.addEventListener("click", runExample);
+$("#live-close").addEventListener("click", () => {
+  if (liveConn) { liveConn.close(); liveConn = null; }
+  liveRoot.replaceChildren();
+  $("#live-pane").hidden = true;
 });
 
 // ---------- processes (hype.actor, like Erlang's observer) ----------
@@ -676,6 +757,8 @@ window.hypeReady = Hype.load({
   persistBtn.disabled = false;
   $("#st-index-btn").disabled = false;
   $("#st-query-btn").disabled = false;
+  $("#st-browse").disabled = false;
+  exampleRun.disabled = false;
   for (const b of fileButtons) $(b).disabled = false;
   $("#http-send").disabled = false;
   await refreshFiles();
