@@ -193,8 +193,10 @@ def test_actor_processes_op(host: WorkerHost) -> None:
       actor.send(a, 1); actor.send(a, 2)
       print("spawned")
     """
-    assert _call(host, "run", {"code": code})["ok"]
+    ran = _call(host, "run", {"code": code})
+    assert ran["ok"] and ran["output"] == "spawned\n"
     reply = json.loads(host.dispatch_sync("actor_processes", "{}"))
+    assert reply["output"] == ""          # the run's print went with the run's reply, once
     rows = {r["name"] or r["pid"]: r for r in reply["value"]}
     b = rows.pop("b")
     assert [r["mailbox"] for r in rows.values() if r["kind"] == "lua"] == [2]

@@ -361,6 +361,7 @@ class WorkerHost:
         db = self.runtime.database
         self._progress = None
         reply["output"] = "".join(self._output)
+        self._output.clear()  # sent once: a later actor_processes reply carries only newer prints
         if db.warnings or self._warnings:
             reply["warnings"] = list(db.warnings) + self._warnings
             db.warnings.clear()
