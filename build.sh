@@ -295,6 +295,24 @@ for name in wheels:
     digest.update(name.encode() + b"\0" + (stage / "wheels" / name).read_bytes())
 manifest = {"name": "hypelua", "version": version, "pyodide": pyodide_version, "build": digest.hexdigest()[:16],
             "wheels": wheels}
+# site-packages as one image: the files of every wheel, concatenated (site-packages-<build>.bin)
+# with their [path, offset, length] index (.json); the worker writes them straight into MEMFS
+# (one fetch, no unzip in Python), which a snapshot restore needs again (MEMFS is not in it)
+import zipfile
+index, blob, offset = [], bytearray(), 0
+for name in wheels:
+    with zipfile.ZipFile(stage / "wheels" / name) as zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            data = zf.read(info)
+            index.append([info.filename, offset, len(data)])
+            blob += data
+            offset += len(data)
+image = f"site-packages-{manifest['build']}"
+(stage / f"{image}.bin").write_bytes(bytes(blob))
+(stage / f"{image}.json").write_text(json.dumps(index, separators=(",", ":")))
+manifest["site_packages"] = image
 (stage / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 EOF
 

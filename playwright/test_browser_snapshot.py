@@ -5,6 +5,7 @@ cross-origin isolation (COOP/COEP)."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ def _load(browser: Any, url: str, route: Any = None) -> tuple[dict, Any]:
     page = context.new_page()
     page.set_default_timeout(120_000)
     if route is not None:
-        page.route("**/snapshot/*.bin", route)
+        page.route("**/snapshot/*.bin*", route)
     page.goto(url)
     page.wait_for_function("() => window.benchResult !== undefined")
     return page.evaluate("() => window.benchResult"), context
@@ -41,7 +42,7 @@ def plain_server_url(dist_dir: Path) -> Iterator[str]:
 
 def test_the_build_has_a_snapshot_keyed_on_its_build(dist_dir: Path) -> None:
     manifest = json.loads((dist_dir / "manifest.json").read_text())
-    assert manifest["snapshot"] == f"snapshot/{manifest['build']}.bin"
+    assert manifest["snapshot"] == f"snapshot/{manifest['build']}.bin.gz"
     assert (dist_dir / manifest["snapshot"]).stat().st_size > 1_000_000
 
 
@@ -82,7 +83,7 @@ def test_a_refused_snapshot_falls_back_to_a_plain_boot(browser: Any, server_url:
     """Bytes Pyodide cannot restore (another build's, or damaged): a plain boot, and the
     cached copy is dropped."""
     def broken(route: Any) -> None:
-        route.fulfill(status=200, body=b"\x00" * 4096, headers={"Content-Type": "application/octet-stream"})
+        route.fulfill(status=200, body=gzip.compress(b"\x00" * 4096), headers={"Content-Type": "application/gzip"})
 
     result, context = _load(browser, server_url + DEMO, broken)
     try:

@@ -100,17 +100,18 @@ async function fetchSnapshot(baseUrl, manifest, pyodideVersion) {
     cache = self.caches ? await self.caches.open(SNAPSHOT_CACHE) : null;
   } catch { cache = null; } // opaque origins, private modes: no Cache Storage
   try {
-    let r = cache ? await cache.match(url) : undefined;
-    const cached = Boolean(r);
-    if (!r) {
-      r = await fetch(url);
-      if (!r.ok) return null;
-      if (cache) {
-        for (const old of await cache.keys()) if (old.url !== url) await cache.delete(old);
-        await cache.put(url, r.clone());
-      }
+    const hit = cache ? await cache.match(url) : undefined;
+    if (hit) return { bytes: new Uint8Array(await hit.arrayBuffer()), cached: true };
+    const r = await fetch(url);
+    if (!r.ok) return null;
+    // a ".gz" snapshot travels compressed; inflated here, and cached inflated
+    const body = url.endsWith(".gz") ? r.body.pipeThrough(new DecompressionStream("gzip")) : r.body;
+    const bytes = new Uint8Array(await new Response(body).arrayBuffer());
+    if (cache) {
+      for (const old of await cache.keys()) if (old.url !== url) await cache.delete(old);
+      await cache.put(url, new Response(bytes));
     }
-    return { bytes: new Uint8Array(await r.arrayBuffer()), cached };
+    return { bytes, cached: false };
   } catch {
     return null;
   }
@@ -125,14 +126,28 @@ async function boot({ baseUrl, database, registry, sandbox, actorNode, snapshot:
     return r.json();
   });
 
-  // fetch our wheels while Pyodide boots (they are unpacked, not re-fetched, below)
-  const wheelsP = manifestP.then((manifest) => Promise.all((manifest.wheels ?? []).map(async (w) => {
-    const url = new URL(w, baseUrl + "wheels/").href;
-    const r = await fetch(url);
-    if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
-    return { name: w, data: await r.arrayBuffer() };
-  })));
-  wheelsP.catch(() => {}); // reported when awaited
+  // fetch our Python files while Pyodide boots: the site-packages image of the build
+  // (manifest "site_packages": every wheel's files, concatenated, and their index), else the
+  // wheels themselves (unpacked below)
+  const filesP = manifestP.then(async (manifest) => {
+    if (manifest.site_packages) {
+      const get = async (suffix, kind) => {
+        const url = new URL(manifest.site_packages + suffix, baseUrl).href;
+        const r = await fetch(url);
+        if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+        return kind === "json" ? r.json() : new Uint8Array(await r.arrayBuffer());
+      };
+      const [index, blob] = await Promise.all([get(".json", "json"), get(".bin", "bytes")]);
+      return { index, blob };
+    }
+    return { wheels: await Promise.all((manifest.wheels ?? []).map(async (w) => {
+      const url = new URL(w, baseUrl + "wheels/").href;
+      const r = await fetch(url);
+      if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
+      return { name: w, data: await r.arrayBuffer() };
+    })) };
+  });
+  filesP.catch(() => {}); // reported when awaited
 
   const pyodideModule = import(baseUrl + "pyodide/pyodide.mjs");
   const manifest = await manifestP;
@@ -160,14 +175,26 @@ async function boot({ baseUrl, database, registry, sandbox, actorNode, snapshot:
   if (pyodide === null) pyodide = await loadPyodide(options);
   status("pyodide");
 
-  // pure-Python wheels and the Lua side module (loaded later by ctypes.CDLL from
-  // site-packages): unpacking the prefetched archives costs no further request
+  // pure-Python packages and the Lua side module (loaded later by ctypes.CDLL from
+  // site-packages); also after a snapshot restore: MEMFS files are not in a snapshot
   const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_path('purelib')");
-  for (const { name, data } of await wheelsP) {
-    try {
-      pyodide.unpackArchive(data, "wheel", { extractDir: sitePackages });
-    } catch (e) {
-      throw new Error(`installing ${name} failed: ${e.message ?? e}`);
+  const files = await filesP;
+  if (files.index) {
+    const FS = pyodide.FS;
+    const made = new Set();
+    for (const [path, offset, length] of files.index) {
+      const full = `${sitePackages}/${path}`;
+      const dir = full.slice(0, full.lastIndexOf("/"));
+      if (!made.has(dir)) { FS.mkdirTree(dir); made.add(dir); }
+      FS.writeFile(full, files.blob.subarray(offset, offset + length));
+    }
+  } else {
+    for (const { name, data } of files.wheels) {
+      try {
+        pyodide.unpackArchive(data, "wheel", { extractDir: sitePackages });
+      } catch (e) {
+        throw new Error(`installing ${name} failed: ${e.message ?? e}`);
+      }
     }
   }
   status("wheels");
