@@ -463,17 +463,16 @@ def main_loop(repl: Repl, *, interactive: bool, banner: str = "") -> int:
                     line = sys.stdin.readline()
                     if not line:
                         raise EOFError
+                repl.push(line)
+                sys.stdout.flush()
             except EOFError:
                 if interactive:
                     sys.stdout.write("\n")
                 repl.finish()
                 break
-            except KeyboardInterrupt:
+            except KeyboardInterrupt:  # at the prompt (or between inputs): the unfinished input goes
                 repl.buffer = []
                 sys.stdout.write("\n(To exit, press Ctrl+D or type .exit)\n")
-                continue
-            repl.push(line)
-            sys.stdout.flush()
     finally:
         signal.signal(signal.SIGINT, old)
         if readline is not None:
