@@ -343,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 #: modules contributing subcommands (``register(subparsers) -> None``)
-_COMMAND_MODULES = ["hypelua.pm._cli", "hypelua.testing._cli"]
+_COMMAND_MODULES = ["hypelua.pm._cli", "hypelua.testing._cli", "hypelua._repl"]
 
 
 def _fast_run_args(argv: list[str]) -> SimpleNamespace | None:
