@@ -102,3 +102,17 @@ def test_a_missing_snapshot_file_boots_plainly(browser: Any, server_url: str) ->
         assert result["value"] == [1] and result["snapshot"] == "none"
     finally:
         context.close()
+
+
+def test_without_the_site_packages_image_the_wheels_are_unpacked(browser: Any, server_url: str) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.set_default_timeout(120_000)
+        page.route("**/site-packages-*", lambda route: route.fulfill(status=404, body=b""))
+        page.goto(server_url + DEMO + "&nosnapshot")
+        page.wait_for_function("() => window.benchResult !== undefined")
+        result = page.evaluate("() => window.benchResult")
+        assert result.get("error") is None and result["value"] == [1]
+    finally:
+        context.close()

@@ -161,6 +161,7 @@ def test_tarball_holds_what_a_user_needs(tarball: tuple[Path, list[str]]) -> Non
     assert {f"dist/web/wheels/{w}" for w in manifest["wheels"]} <= set(files)
     # instant start: the memory snapshot the manifest names, and the LuaLS annotations
     assert f"dist/web/{manifest['snapshot']}" in files
+    assert {f"dist/web/{manifest['site_packages']}{ext}" for ext in (".bin", ".json")} <= set(files)
     assert "lua/types/globals.lua" in files
     assert not [f for f in files if f.endswith(".map")]
     pkg = json.loads((ROOT / "package.json").read_text())

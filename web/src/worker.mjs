@@ -137,8 +137,13 @@ async function boot({ baseUrl, database, registry, sandbox, actorNode, snapshot:
         if (!r.ok) throw new Error(`GET ${url}: HTTP ${r.status}`);
         return kind === "json" ? r.json() : new Uint8Array(await r.arrayBuffer());
       };
-      const [index, blob] = await Promise.all([get(".json", "json"), get(".bin", "bytes")]);
-      return { index, blob };
+      try {
+        const [index, blob] = await Promise.all([get(".json", "json"), get(".bin", "bytes")]);
+        return { index, blob };
+      } catch (e) {
+        // a copy of dist/web without the image (an older package layout): the wheels
+        self.postMessage({ type: "stderr", text: `hypelua: ${e.message}; unpacking the wheels instead` });
+      }
     }
     return { wheels: await Promise.all((manifest.wheels ?? []).map(async (w) => {
       const url = new URL(w, baseUrl + "wheels/").href;
