@@ -22,6 +22,7 @@ import hypelua.actors._schema
 import hypelua.browser._host
 import hypelua.http._preload
 import hypelua.lua._base
+import hypelua.lua._ctypes  # the ctypes back-end: types only at import (the library opens lazily)
 import hypelua.modules._resolve
 import hypelua.storage
 import hypelua.storage.backends.indexeddb
