@@ -665,25 +665,7 @@ function actor.send(dest, msg)
       local ok, err = proto.check(copied)
       if not ok then fail("ACTOR_PROTOCOL", err, proto.hint) end
     end
-    if target.deliver_hook == nil and target.status ~= "exited" then
-      local i = target.bt + 1
-      local box = target.box
-      if box == nil then box = {}; target.box = box end
-      box[i] = copied
-      target.bt = i
-      if target.status == "waiting" then
-        if target.sched and target.timer == nil then
-          target.status = "runnable"
-          wt = wt + 1
-          woken[wt] = target
-          if not (pending or in_run) then request_run(false) end
-        else
-          wake(target)
-        end
-      end
-    else
-      deliver(target, copied)
-    end
+    deliver(target, copied)
   end
   local b = p.budget - 1
   if b > 0 then p.budget = b else reduce(p, 1) end
