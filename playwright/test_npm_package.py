@@ -7,6 +7,7 @@ Needs dist/web built (./build.sh dist; ./build.sh test fails rather than skips w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -194,9 +195,23 @@ def test_types_reject_wrong_calls(project: Path) -> None:
     assert lines_with_errors == set(range(3, 10)), proc.stdout
 
 
-def _result(page: Any) -> dict[str, Any]:
-    page.wait_for_function("() => window.result !== undefined", timeout=BOOT_TIMEOUT_MS)
-    return page.evaluate("window.result")
+@contextlib.contextmanager
+def _opened(browser: Any, url: str) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """Open `url` in a fresh context; yields (page, window.result), the result checked for an
+    error (with the page's last console lines in the message)."""
+    context = browser.new_context()
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
+        page.goto(url)
+        page.wait_for_function("() => window.result !== undefined", timeout=BOOT_TIMEOUT_MS)
+        result = page.evaluate("window.result")
+        assert "error" not in result, f"{result}\n" + "\n".join(console[-30:])
+        yield page, result
+    finally:
+        context.close()
 
 
 def test_bundled_typescript_app_runs_lua(project: Path, site: str, browser: Any) -> None:
@@ -208,15 +223,7 @@ def test_bundled_typescript_app_runs_lua(project: Path, site: str, browser: Any)
     # what a user copies next to the bundle (or serves from node_modules: see the script-tag page)
     web = project / "node_modules" / "hypelua" / "dist" / "web"
     shutil.copytree(web, app / "hypelua", ignore=shutil.ignore_patterns("*.d.ts", "hypelua.js", "hypelua.mjs"))
-    context = browser.new_context()
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    try:
-        page = context.new_page()
-        console: list[str] = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        page.goto(f"{site}app/index.html")
-        result = _result(page)
-        assert "error" not in result, f"{result}\n" + "\n".join(console[-30:])
+    with _opened(browser, f"{site}app/index.html") as (_, result):
         assert result["values"] == [2]
         assert result["two"] == 42
         assert result["code"] == "LUA_SYNTAX_ERROR"
@@ -224,23 +231,11 @@ def test_bundled_typescript_app_runs_lua(project: Path, site: str, browser: Any)
         assert result["a"] == 1 and result["cursor"] is None
         assert result["live"] == "function"
         assert result["info"] == json.loads((web / "manifest.json").read_text())["version"]
-    finally:
-        context.close()
 
 
 def test_script_tag_global_runs_lua(project: Path, site: str, browser: Any) -> None:
     (project / "script.html").write_text(SCRIPT_HTML)
-    context = browser.new_context()
-    context.set_default_timeout(ACTION_TIMEOUT_MS)
-    try:
-        page = context.new_page()
-        console: list[str] = []
-        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
-        page.goto(f"{site}script.html")
-        result = _result(page)
-        assert "error" not in result, f"{result}\n" + "\n".join(console[-30:])
+    with _opened(browser, f"{site}script.html") as (page, result):
         assert result["values"] == [2]
         assert "hello from the script tag" in result["lines"]
         assert page.evaluate("typeof window.HypeError") == "function"
-    finally:
-        context.close()
