@@ -77,6 +77,8 @@ local clock, a, b = ...
 local actor = require("hype.actor")
 local preempt = package.loaded["hype.preempt"] ~= nil or (pcall(require, "hype.preempt"))
 local me = actor.self()
+-- the q-quantile of sorted samples (nearest rank)
+local function pct(sorted, q) return sorted[math.max(1, math.floor(#sorted * q + 0.5))] end
 """
 
 LUA = {
@@ -155,8 +157,7 @@ end
 actor.exit(busy, "kill")
 actor.send(echo, false)
 table.sort(samples)
-return { p50_us = samples[math.max(1, math.floor(k * 0.50 + 0.5))],
-         p99_us = samples[math.max(1, math.floor(k * 0.99 + 0.5))] }
+return { p50_us = pct(samples, 0.50), p99_us = pct(samples, 0.99) }
 """,
     "timer": """
 if not preempt then return "n/a (no preemption)" end
@@ -170,8 +171,7 @@ for i = 1, k do
 end
 actor.exit(busy, "kill")
 table.sort(samples)
-return { p50_ms = samples[math.max(1, math.floor(k * 0.50 + 0.5))],
-         p99_ms = samples[math.max(1, math.floor(k * 0.99 + 0.5))] }
+return { p50_ms = pct(samples, 0.50), p99_ms = pct(samples, 0.99) }
 """,
     "preempt": """
 if not preempt then return "n/a (no preemption)" end
